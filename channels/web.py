@@ -1,0 +1,204 @@
+"""The web chat widget's channel: JSON frames over a WebSocket.
+
+Every frame is validated before anything is stored; a bad one gets an error frame in
+Chinese and changes nothing. A citizen message is acknowledged only after it is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from channels.base import InboundMessage, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "web"
+
+ERRORS = {
+    "bad_json": "消息格式错误，无法识别。",
+    "too_long": "消息太长了，请分几次发送（每条不超过 {limit} 字）。",
+    "bad_field": "消息内容不完整或格式不对。",
+    "empty": "不能发送空消息。",
+    "need_hello": "连接尚未就绪，请刷新页面后重试。",
+    "unknown_type": "不支持的消息类型。",
+    "server": "系统繁忙，消息未发送成功，请稍后重试。",
+}
+
+
+class FrameError(ValueError):
+    def __init__(self, code: str, **values: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.reason = ERRORS[code].format(**values)
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: str
+    data: dict[str, Any]
+
+
+def parse_frame(raw: str | bytes, *, max_frame_chars: int, max_text_chars: int) -> Frame:
+    """Validate one client frame (pure, so it is tested alone)."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise FrameError("bad_json") from error
+    if len(raw) > max_frame_chars:
+        raise FrameError("too_long", limit=max_text_chars)
+    try:
+        data = json.loads(raw)
+    except ValueError as error:
+        raise FrameError("bad_json") from error
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise FrameError("bad_field")
+    kind = data["type"]
+    if kind == "hello":
+        visitor = data.get("visitor_id")
+        if visitor is not None and not isinstance(visitor, str):
+            raise FrameError("bad_field")
+    elif kind == "message":
+        text, client_id = data.get("text"), data.get("client_id")
+        if not isinstance(text, str) or not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
+            raise FrameError("bad_field")
+        if not text.strip():
+            raise FrameError("empty")
+        if len(text) > max_text_chars:
+            raise FrameError("too_long", limit=max_text_chars)
+    elif kind not in {"human", "ping"}:
+        raise FrameError("unknown_type")
+    return Frame(kind, data)
+
+
+def valid_visitor_id(value: str | None) -> str:
+    """Keep a well-formed visitor id from the browser; mint a new one otherwise."""
+    try:
+        return str(uuid.UUID(value)) if value else str(uuid.uuid4())
+    except ValueError:
+        return str(uuid.uuid4())
+
+
+class ChatHub(Protocol):
+    """What the web channel needs from the hub (the hub's Dispatcher provides it)."""
+
+    async def open_conversation(self, channel: str, channel_user_id: str) -> Any: ...
+    async def on_inbound(self, inbound: InboundMessage, ack: Any) -> Any: ...
+    async def request_human(self, conversation: Any, *, reason: str, announce: bool) -> str: ...
+
+
+class WebChannel:
+    """Holds this worker's citizen sockets; the bus brings it every event for them."""
+
+    name = CHANNEL
+
+    def __init__(self, hub: ChatHub, state_frame: Any, history: Any, *, max_frame_chars: int, max_text_chars: int) -> None:
+        self._hub = hub
+        self._state_frame = state_frame  # async (conversation_id) -> dict
+        self._history = history  # async (conversation_id) -> list[dict]
+        self._max_frame = max_frame_chars
+        self._max_text = max_text_chars
+        self._sockets: dict[str, set[Any]] = defaultdict(set)
+
+    async def send(self, channel_user_id: str, message: OutboundMessage) -> None:
+        """Delivery happens through the bus (the socket may be on another worker)."""
+        return None
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("kind")
+        if kind == "message" and event.get("channel") == CHANNEL:
+            await self._broadcast(event["conversation_id"], {"type": "message", "message": event["message"]})
+        elif kind == "state":
+            # a transition anywhere can move everyone's queue position
+            for conversation_id in list(self._sockets):
+                if conversation_id == event["conversation_id"] or event.get("previous") == "queued":
+                    await self._broadcast(conversation_id, await self._state_frame(conversation_id))
+
+    async def _broadcast(self, conversation_id: str, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame, ensure_ascii=False)
+        for socket in list(self._sockets.get(conversation_id, ())):
+            try:
+                await socket.send(text)
+            except Exception:
+                self._sockets[conversation_id].discard(socket)
+
+    async def serve(self, ws: Any) -> None:
+        """One citizen's socket, from `hello` to disconnect."""
+        conversation_id: str | None = None
+        visitor_id: str | None = None
+        try:
+            async for raw in ws:
+                try:
+                    frame = parse_frame(raw, max_frame_chars=self._max_frame, max_text_chars=self._max_text)
+                    if frame.type == "ping":
+                        await ws.send(json.dumps({"type": "pong"}))
+                        continue
+                    if frame.type == "hello":
+                        visitor_id = valid_visitor_id(frame.data.get("visitor_id"))
+                        conversation = await self._hub.open_conversation(CHANNEL, visitor_id)
+                        if conversation_id:
+                            self._sockets[conversation_id].discard(ws)
+                        conversation_id = conversation.id
+                        self._sockets[conversation_id].add(ws)
+                        state = await self._state_frame(conversation_id)
+                        await ws.send(
+                            json.dumps(
+                                {
+                                    "type": "welcome",
+                                    "visitor_id": visitor_id,
+                                    "conversation_id": conversation_id,
+                                    "owner": state["owner"],
+                                    "history": await self._history(conversation_id),
+                                },
+                                ensure_ascii=False,
+                            )
+                        )
+                        await ws.send(json.dumps(state, ensure_ascii=False))
+                        continue
+                    if visitor_id is None or conversation_id is None:
+                        raise FrameError("need_hello")
+                    if frame.type == "human":
+                        conversation = await self._hub.open_conversation(CHANNEL, visitor_id)
+                        await self._hub.request_human(conversation, reason="button", announce=True)
+                        continue
+                    conversation_id = await self._on_message(ws, visitor_id, conversation_id, frame)
+                except FrameError as error:
+                    await ws.send(json.dumps({"type": "error", "code": error.code, "reason": error.reason}, ensure_ascii=False))
+        finally:
+            if conversation_id:
+                self._sockets[conversation_id].discard(ws)
+                if not self._sockets[conversation_id]:
+                    self._sockets.pop(conversation_id, None)
+
+    async def _on_message(self, ws: Any, visitor_id: str, conversation_id: str, frame: Frame) -> str:
+        client_id = frame.data["client_id"]
+        # a closed conversation's citizen writing again starts a new one: follow it
+        conversation = await self._hub.open_conversation(CHANNEL, visitor_id)
+        if conversation.id != conversation_id:
+            self._sockets[conversation_id].discard(ws)
+            conversation_id = conversation.id
+            self._sockets[conversation_id].add(ws)
+
+        async def ack(message: Any) -> None:
+            await ws.send(
+                json.dumps({"type": "ack", "client_id": client_id, "message": message.to_json()}, ensure_ascii=False)
+            )
+
+        inbound = InboundMessage(
+            CHANNEL, visitor_id, frame.data["text"].strip(), channel_message_id=f"{visitor_id}:{client_id}"
+        )
+        try:
+            # the bot's work must not hold up the next frame of this socket
+            await asyncio.shield(self._hub.on_inbound(inbound, ack))
+        except FrameError:
+            raise
+        except Exception as error:
+            log.exception("failed to handle a web message")
+            raise FrameError("server") from error
+        return conversation_id

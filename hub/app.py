@@ -1,0 +1,157 @@
+"""The Sanic application: pages, WebSockets, the REST API and Rasa's action webhook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sanic import Request, Sanic, Websocket, response
+from sanic.response import HTTPResponse
+
+from hub.auth import ROLE_NAMES, SESSION_COOKIE, StaffUser
+from hub.config import Settings, load_settings
+from hub.services import Services, build_services
+
+HERE = Path(__file__).resolve().parent
+PAGES = HERE / "pages"
+
+# Which roles may open which staff page.
+PAGE_ROLES: dict[str, tuple[str, ...]] = {
+    "agent": ("agent", "supervisor"),
+    "kb": ("kb_editor", "supervisor"),
+}
+
+
+def error(status: int, reason: str, code: str = "") -> HTTPResponse:
+    return response.json({"reason": reason, "code": code}, status=status)
+
+
+def services_of(request: Request) -> Services:
+    return request.app.ctx.services
+
+
+async def current_user(request: Request) -> StaffUser | None:
+    return await services_of(request).accounts.from_token(request.cookies.get(SESSION_COOKIE))
+
+
+def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sanic:
+    settings = settings or load_settings()
+    app = Sanic(name)
+    app.config.WEBSOCKET_MAX_SIZE = 64 * 1024
+    app.config.REQUEST_MAX_SIZE = 2 * 1024 * 1024
+    app.config.ACCESS_LOG = False
+    app.config.KEEP_ALIVE_TIMEOUT = 75
+    app.ctx.settings = settings
+    app.static("/static", HERE / "static", name="static")
+
+    @app.before_server_start
+    async def start(app: Sanic) -> None:
+        app.ctx.services = await build_services(settings)
+        await app.ctx.services.bus.start()
+
+    @app.after_server_stop
+    async def stop(app: Sanic) -> None:
+        await app.ctx.services.close()
+
+    def page(name: str) -> HTTPResponse:
+        return response.html((PAGES / f"{name}.html").read_text(encoding="utf-8"))
+
+    @app.get("/")
+    async def index(_request: Request) -> HTTPResponse:
+        return response.redirect("/chat")
+
+    @app.get("/chat")
+    async def chat_page(_request: Request) -> HTTPResponse:
+        return page("chat")
+
+    @app.get("/login")
+    async def login_page(_request: Request) -> HTTPResponse:
+        return page("login")
+
+    @app.get("/<name:agent|kb>")
+    async def staff_page(request: Request, name: str) -> HTTPResponse:
+        user = await current_user(request)
+        if user is None:
+            return response.redirect(f"/login?next={quote('/' + name)}")
+        if not user.may(*PAGE_ROLES[name]):
+            return response.html("<h1>403 无权访问</h1><p>您的账号没有此页面的权限。</p>", status=403)
+        return page(name)
+
+    @app.get("/health")
+    async def health(request: Request) -> HTTPResponse:
+        services = services_of(request)
+        await services.redis.ping()
+        return response.json({"status": "ok"})
+
+    @app.post("/api/login")
+    async def login(request: Request) -> HTTPResponse:
+        body = request.json if isinstance(request.json, dict) else None
+        if body is None:
+            return error(400, "请求格式错误。", "bad_json")
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+            return error(400, "请输入用户名和密码。", "bad_field")
+        found = await services_of(request).accounts.login(username, password)
+        if found is None:
+            return error(401, "用户名或密码错误。", "bad_credentials")
+        user, token = found
+        reply = response.json({"username": user.username, "display_name": user.display_name, "role": user.role})
+        reply.add_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", secure=False, path="/")
+        return reply
+
+    @app.post("/api/logout")
+    async def logout(request: Request) -> HTTPResponse:
+        await services_of(request).accounts.logout(request.cookies.get(SESSION_COOKIE))
+        reply = response.json({"ok": True})
+        reply.delete_cookie(SESSION_COOKIE, path="/")
+        return reply
+
+    @app.get("/api/me")
+    async def me(request: Request) -> HTTPResponse:
+        user = await current_user(request)
+        if user is None:
+            return error(401, "请先登录。", "login_required")
+        return response.json(
+            {"username": user.username, "display_name": user.display_name, "role": user.role, "role_name": ROLE_NAMES[user.role]}
+        )
+
+    @app.get("/api/kb/entries")
+    async def kb_entries(request: Request) -> HTTPResponse:
+        user = await current_user(request)
+        if user is None:
+            return error(401, "请先登录。", "login_required")
+        if not user.may(*PAGE_ROLES["kb"], "agent"):
+            return error(403, "无权查看知识库。", "forbidden")
+        status = request.args.get("status", "")
+        if status and status not in ("draft", "published", "archived"):
+            return error(400, "状态只能是 draft、published 或 archived。", "bad_status")
+        items = await services_of(request).kb.search(request.args.get("q", "")[:100], status)
+        return response.json({"items": [item.to_json() for item in items], "total": len(items)})
+
+    @app.post("/actions/webhook")
+    async def rasa_action(request: Request) -> HTTPResponse:
+        try:
+            payload: Any = request.json
+        except Exception:
+            return error(400, "invalid JSON", "bad_json")
+        status, body = await services_of(request).actions.handle_http(payload)
+        return response.json(body, status=status)
+
+    @app.get("/actions/health")
+    async def action_health(_request: Request) -> HTTPResponse:
+        return response.json({"status": "ok"})
+
+    @app.websocket("/ws/chat")
+    async def chat_socket(request: Request, ws: Websocket) -> None:
+        await services_of(request).web.serve(ws)
+
+    @app.websocket("/ws/agent")
+    async def agent_socket(request: Request, ws: Websocket) -> None:
+        user = await current_user(request)
+        if user is None or not user.may(*PAGE_ROLES["agent"]):
+            await ws.close(code=4401, reason="login required")
+            return
+        await services_of(request).console.serve(ws, user)
+
+    return app

@@ -1,0 +1,50 @@
+"""The custom actions Rasa calls back into (the hub is Rasa's action server).
+
+The KB, the fallback count and the handoff all live in the hub, so Rasa only decides the
+intent and which action runs.
+"""
+
+from __future__ import annotations
+
+from bot import ActionCall, ActionRegistry, ActionResult
+from hub.dispatch import Dispatcher
+from kb_sync import AnswerService
+
+
+def build_action_registry(dispatcher: Dispatcher, answers: AnswerService) -> ActionRegistry:
+    settings = dispatcher.settings
+    ownership = dispatcher.ownership
+    fallbacks_before_handoff = int(settings.get("handoff.fallbacks_before_handoff", 2))
+    registry = ActionRegistry()
+
+    async def hand_off(call: ActionCall, reason: str) -> ActionResult:
+        conversation = await dispatcher.conversations.get(call.sender_id)
+        if conversation is None:
+            return ActionResult(texts=[str(settings.get("bot.not_sure_reply"))])
+        text = await dispatcher.request_human(conversation, reason=reason, announce=False)
+        return ActionResult(texts=[text] if text else [])
+
+    async def decline(call: ActionCall, reply: str, reason: str) -> ActionResult:
+        if await ownership.count_fallback(call.sender_id) >= fallbacks_before_handoff:
+            return await hand_off(call, reason)
+        return ActionResult(texts=[reply], custom=[{"zwkf_meta": {"declined": True, "reason": reason}}])
+
+    async def action_kb_answer(call: ActionCall) -> ActionResult:
+        outcome = await answers.answer(call.latest_text)
+        if outcome.answer is None:
+            return await decline(call, str(settings.get("bot.not_sure_reply")), "kb_declined")
+        await ownership.reset_fallbacks(call.sender_id)
+        found = outcome.answer
+        meta = {"kb_entry_id": found.entry_id, "kb_question": found.question, "kb_score": round(found.score, 4)}
+        return ActionResult(texts=[found.answer], custom=[{"zwkf_meta": meta}])
+
+    async def action_out_of_scope(call: ActionCall) -> ActionResult:
+        return await decline(call, str(settings.get("bot.out_of_scope_reply")), "out_of_scope")
+
+    async def action_handoff(call: ActionCall) -> ActionResult:
+        return await hand_off(call, call.intent or "request_human")
+
+    registry.register("action_kb_answer", action_kb_answer)
+    registry.register("action_out_of_scope", action_out_of_scope)
+    registry.register("action_handoff", action_handoff)
+    return registry

@@ -1,0 +1,68 @@
+"""Fan-out of live events to every hub worker over Redis pub/sub.
+
+Each worker holds some WebSockets; an event published by any worker reaches the one that
+holds the socket. Nothing here is the record of anything: the database is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self, redis: aioredis.Redis, channel: str) -> None:
+        self._redis = redis
+        self._channel = channel
+        self._handlers: list[EventHandler] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def subscribe(self, handler: EventHandler) -> None:
+        self._handlers.append(handler)
+
+    async def publish(self, kind: str, **payload: Any) -> None:
+        await self._redis.publish(self._channel, json.dumps({"kind": kind, **payload}, ensure_ascii=False, default=str))
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self._ready.set()
+                async for raw in pubsub.listen():
+                    if raw.get("type") != "message":
+                        continue
+                    event = json.loads(raw["data"])
+                    for handler in self._handlers:
+                        try:
+                            await handler(event)
+                        except Exception:  # one bad socket must not stop the others
+                            log.exception("event handler failed for %s", event.get("kind"))
+            except asyncio.CancelledError:
+                await pubsub.aclose()
+                raise
+            except Exception:
+                log.exception("event bus connection lost; resubscribing")
+                await asyncio.sleep(0.5)

@@ -1,0 +1,159 @@
+"""The flow of one message: persist, acknowledge, then bot or agent, then deliver.
+
+This is the only place that decides where a citizen's message goes; it reads the owner
+from the state machine and never changes it except through `Ownership.apply`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot import RasaClient
+from channels import InboundMessage, OutboundMessage, OutputChannel
+from crm import CitizenDirectory
+from handoff import ConversationStore, ConversationView, MessageView, Owner, Ownership
+from hub.bus import EventBus
+from hub.config import Settings
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[[MessageView], Awaitable[None]]
+
+
+async def _no_ack(_message: MessageView) -> None:
+    return None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        conversations: ConversationStore,
+        citizens: CitizenDirectory,
+        ownership: Ownership,
+        bus: EventBus,
+        rasa: RasaClient,
+    ) -> None:
+        self.settings = settings
+        self.conversations = conversations
+        self.citizens = citizens
+        self.ownership = ownership
+        self.bus = bus
+        self.rasa = rasa
+        self.channels: dict[str, OutputChannel] = {}
+
+    def register_channel(self, channel: OutputChannel) -> None:
+        self.channels[channel.name] = channel
+
+    async def open_conversation(self, channel: str, channel_user_id: str) -> ConversationView:
+        """The citizen's open conversation on a channel (a new one with the bot if none)."""
+        citizen_id = await self.citizens.resolve(f"{channel}_user", channel_user_id)
+        conversation, _created = await self.conversations.open_for(channel, channel_user_id, citizen_id)
+        await self.ownership.load(conversation.id, conversation.owner, conversation.agent_id, conversation.group)
+        return conversation
+
+    async def on_inbound(self, inbound: InboundMessage, ack: Ack = _no_ack) -> MessageView | None:
+        """Handle one citizen message; `ack` runs once the message is committed."""
+        conversation = await self.open_conversation(inbound.channel, inbound.channel_user_id)
+        message, is_new = await self.conversations.record(
+            conversation.id,
+            inbound.channel,
+            "citizen",
+            inbound.text,
+            channel_message_id=inbound.channel_message_id,
+            meta=dict(inbound.meta, kind=inbound.kind),
+        )
+        await ack(message)
+        if not is_new:
+            return None  # a platform's retry of something already handled
+        state = await self.ownership.state(conversation.id)
+        await self._publish_message(conversation, message, state.agent_id)
+        if state.owner == Owner.AGENT:
+            return message
+        await self.ask_bot(conversation, inbound.text)
+        return message
+
+    async def ask_bot(self, conversation: ConversationView, text: str) -> None:
+        try:
+            replies = await self.rasa.send(conversation.id, text, {"channel": conversation.channel})
+        except Exception:
+            log.exception("Rasa did not answer for %s", conversation.id)
+            await self.say(conversation, "system", self.settings.get("bot.unavailable_reply"))
+            await self.request_human(conversation, reason="bot_unavailable", announce=True)
+            return
+        state = await self.ownership.state(conversation.id)
+        if state.owner == Owner.AGENT:
+            return  # an agent took the conversation meanwhile: the bot stays silent
+        for text_reply, meta in fold_replies(replies):
+            await self.say(conversation, "bot", text_reply, sender_name="智能客服", meta=meta)
+
+    async def request_human(self, conversation: ConversationView, *, reason: str, announce: bool) -> str:
+        """Put the conversation in the waiting queue; returns the text that tells the citizen."""
+        group = self.settings.get("handoff.default_group", "综合")
+        result = await self.ownership.apply(
+            conversation.id, "request_human", actor="citizen" if reason == "button" else "bot",
+            group=group, data={"reason": reason},
+        )
+        state = await self.ownership.state(conversation.id)
+        if not result.ok and state.owner == Owner.AGENT:
+            return ""
+        position = await self.ownership.queue_position(conversation.id, state.group or group) or 1
+        text = str(self.settings.get("handoff.queued_reply")).format(position=position)
+        if announce:
+            await self.say(conversation, "system", text)
+        return text
+
+    async def say(
+        self,
+        conversation: ConversationView,
+        sender: str,
+        text: str,
+        *,
+        sender_name: str = "",
+        meta: dict[str, Any] | None = None,
+    ) -> MessageView:
+        """Record a bot, agent or system message and deliver it to the citizen and the agent."""
+        message, _ = await self.conversations.record(
+            conversation.id, conversation.channel, sender, text, sender_name=sender_name, meta=meta
+        )
+        state = await self.ownership.state(conversation.id)
+        await self._publish_message(conversation, message, state.agent_id)
+        channel = self.channels.get(conversation.channel)
+        if channel is not None:
+            outbound = OutboundMessage(conversation.id, message.id, sender, sender_name, text, message.meta)
+            try:
+                await channel.send(conversation.channel_user_id, outbound)
+            except Exception:
+                log.exception("channel %s failed to send to %s", conversation.channel, conversation.id)
+        return message
+
+    async def _publish_message(self, conversation: ConversationView, message: MessageView, agent_id: int | None) -> None:
+        await self.bus.publish(
+            "message",
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            agent_id=agent_id,
+            message=message.to_json(),
+        )
+
+
+def fold_replies(replies: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Rasa sends a text and its custom payload as two replies; join them back into one message.
+
+    A custom payload carrying `zwkf_meta` belongs to the text before it (the KB entry that
+    answered, its score), and `buttons` become quick replies.
+    """
+    folded: list[tuple[str, dict[str, Any]]] = []
+    for reply in replies:
+        custom = reply.custom or {}
+        if "zwkf_meta" in custom and folded:
+            folded[-1][1].update(custom["zwkf_meta"])
+            continue
+        if reply.text:
+            meta: dict[str, Any] = {}
+            if reply.buttons:
+                meta["buttons"] = reply.buttons
+            folded.append((reply.text, meta))
+    return folded

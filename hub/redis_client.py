@@ -1,0 +1,39 @@
+"""One Redis client per process, and the key names every package uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+
+def make_redis(url: str) -> aioredis.Redis:
+    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under one prefix, so that several deployments (or test runs) share a server."""
+
+    prefix: str
+
+    def conversation(self, conversation_id: str) -> str:
+        return f"{self.prefix}conv:{conversation_id}"
+
+    def queue(self, group: str) -> str:
+        return f"{self.prefix}queue:{group}"
+
+    def queues(self) -> str:
+        return f"{self.prefix}queues"
+
+    def agent_conversations(self, agent_id: int) -> str:
+        return f"{self.prefix}agent:{agent_id}:convs"
+
+    def session(self, token: str) -> str:
+        return f"{self.prefix}session:{token}"
+
+    def events_channel(self) -> str:
+        return f"{self.prefix}events"
+
+    def kb_version(self) -> str:
+        return f"{self.prefix}kb:version"

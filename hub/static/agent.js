@@ -1,0 +1,643 @@
+// Agent console: speaks the /ws/agent protocol (docs/design.md, "Agent console WebSocket").
+import {
+  wsUrl, uuid, el, formatTime, formatDateTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader,
+} from "/static/common.js";
+
+const MAX_LEN = 1000;
+const REPLY_ACK_MS = 15000;
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+const AUTH_CLOSE_CODE = 4401;
+const BASE_TITLE = "坐席工作台 - 政务云客服";
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  queueList: $("queue-list"),
+  queueEmpty: $("queue-empty"),
+  queueCount: $("queue-count"),
+  mine: $("my-convs"),
+  mineEmpty: $("mine-empty"),
+  mineCount: $("mine-count"),
+  convEmpty: $("conv-empty"),
+  convView: $("conv-view"),
+  convName: $("conv-name"),
+  convChannel: $("conv-channel"),
+  convState: $("conv-state"),
+  transcript: $("transcript"),
+  input: $("reply-input"),
+  send: $("reply-send"),
+  counter: $("reply-counter"),
+  closeBtn: $("close-conv"),
+  returnBtn: $("return-bot"),
+  pop: $("screen-pop"),
+  banner: $("conn-banner"),
+  dot: $("conn-dot"),
+  toast: $("toast"),
+};
+
+const state = {
+  ws: null,
+  online: false,
+  attempts: 0,
+  reconnectTimer: null,
+  queue: [],
+  knownQueueIds: null,     // null until the first queue frame: no beep for what is already waiting
+  queueInfo: new Map(),    // conversation_id -> last queue item (channel, name) for later tabs
+  convs: new Map(),        // conversation_id -> Conversation
+  orphans: new Map(),      // conversation_id -> [Message] that arrived before "assigned"
+  pendingAccepts: new Set(),
+  selected: null,
+  drafts: new Map(),       // conversation_id -> unsent reply text
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+function tsOf(value) {
+  const t = value ? Date.parse(value) : NaN;
+  return Number.isNaN(t) ? Date.now() : t;
+}
+
+let toastTimer = null;
+function toast(text) {
+  ui.toast.textContent = text;
+  ui.toast.classList.remove("hidden");
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => ui.toast.classList.add("hidden"), 4000);
+}
+
+function sendFrame(frame) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
+    toast("与服务器的连接已断开，正在重连，请稍后再试");
+    return false;
+  }
+  try {
+    state.ws.send(JSON.stringify(frame));
+    return true;
+  } catch (_) {
+    toast("发送失败，请稍后再试");
+    return false;
+  }
+}
+
+/* --------------------------------------------------------------------- beep */
+
+let audioCtx = null;
+function unlockAudio() {
+  try {
+    if (!audioCtx) {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return;
+      audioCtx = new Ctx();
+    }
+    if (audioCtx.state === "suspended") audioCtx.resume();
+  } catch (_) { /* no audio */ }
+}
+document.addEventListener("pointerdown", unlockAudio, { once: false, passive: true });
+document.addEventListener("keydown", unlockAudio, { passive: true });
+
+function beep() {
+  unlockAudio();
+  if (!audioCtx || audioCtx.state !== "running") return;
+  try {
+    const now = audioCtx.currentTime;
+    const osc = audioCtx.createOscillator();
+    const gain = audioCtx.createGain();
+    osc.type = "sine";
+    osc.frequency.setValueAtTime(880, now);
+    gain.gain.setValueAtTime(0.0001, now);
+    gain.gain.exponentialRampToValueAtTime(0.2, now + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.25);
+    osc.connect(gain).connect(audioCtx.destination);
+    osc.start(now);
+    osc.stop(now + 0.3);
+  } catch (_) { /* ignore */ }
+}
+
+/* -------------------------------------------------------------------- queue */
+
+function renderQueue(items) {
+  const ids = new Set(items.map((it) => String(it.conversation_id)));
+  const fresh = state.knownQueueIds ? [...ids].filter((id) => !state.knownQueueIds.has(id)) : [];
+  state.knownQueueIds = ids;
+  state.queue = items;
+  ui.queueList.textContent = "";
+  for (const item of items) {
+    const id = String(item.conversation_id);
+    state.queueInfo.set(id, item);
+    const accepting = state.pendingAccepts.has(id);
+    const btn = el("button", {
+      class: "btn btn-primary btn-sm accept-btn",
+      type: "button",
+      "data-testid": "accept-btn",
+      disabled: accepting,
+      onclick: () => accept(id),
+    }, accepting ? "接入中…" : "接入");
+    const li = el("li", {
+      class: `queue-item${fresh.includes(id) ? " is-new" : ""}`,
+      "data-testid": "queue-item",
+      dataset: { conversationId: id, channel: item.channel || "" },
+    },
+      el("div", { class: "qi-head" },
+        el("span", { class: "tag", text: channelLabel(item.channel) }),
+        el("span", { class: "qi-name", text: item.citizen_name || "访客" })),
+      el("span", { class: "wait", title: "等待时长", dataset: { since: item.waiting_since || "" } },
+        formatWaiting(item.waiting_since)),
+      el("div", { class: "last-text", title: item.last_text || "", text: item.last_text || "（暂无消息）" }),
+      btn);
+    ui.queueList.append(li);
+  }
+  const n = items.length;
+  ui.queueEmpty.classList.toggle("hidden", n > 0);
+  ui.queueCount.textContent = String(n);
+  if (n === 0) ui.queueCount.dataset.zero = ""; else delete ui.queueCount.dataset.zero;
+  document.title = n > 0 ? `(${n}) ${BASE_TITLE}` : BASE_TITLE;
+  if (fresh.length > 0) beep();
+}
+
+function tickWaiting() {
+  const now = Date.now();
+  for (const node of ui.queueList.querySelectorAll(".wait[data-since]")) {
+    node.textContent = formatWaiting(node.dataset.since, now);
+  }
+}
+
+function accept(id) {
+  if (state.pendingAccepts.has(id)) return;
+  if (!sendFrame({ type: "accept", conversation_id: id })) return;
+  state.pendingAccepts.add(id);
+  const btn = ui.queueList.querySelector(`.queue-item[data-conversation-id="${CSS.escape(id)}"] .accept-btn`);
+  if (btn) { btn.disabled = true; btn.textContent = "接入中…"; }
+  // If neither "assigned" nor "error" comes back, give the button back.
+  setTimeout(() => {
+    if (state.pendingAccepts.delete(id)) renderQueue(state.queue);
+  }, 10000);
+}
+
+/* ------------------------------------------------------------ conversations */
+
+function newConversation(id) {
+  return {
+    id,
+    messages: new Map(),   // message id -> Message
+    local: [],             // optimistic replies: {clientId, text, created_at, state, reason, timer}
+    screenPop: null,
+    unread: 0,
+    ended: false,
+    endText: "",
+    busy: false,
+    name: "访客",
+    channel: null,
+  };
+}
+
+function convLabel(conv) {
+  const c = conv.screenPop && conv.screenPop.citizen;
+  const q = state.queueInfo.get(conv.id);
+  return (c && c.name) || (q && q.citizen_name) || "访客";
+}
+
+function convChannel(conv) {
+  const c = conv.screenPop && conv.screenPop.citizen;
+  const q = state.queueInfo.get(conv.id);
+  return (c && c.channel) || (q && q.channel) || null;
+}
+
+function addMessage(conv, msg) {
+  if (!msg) return false;
+  const key = msg.id != null ? String(msg.id) : `local-${uuid()}`;
+  const isNew = !conv.messages.has(key);
+  conv.messages.set(key, msg);
+  // An echo of one of my replies confirms the optimistic bubble.
+  if (msg.sender === "agent") {
+    const cid = msg.meta && msg.meta.client_id;
+    let idx = cid ? conv.local.findIndex((l) => l.clientId === cid) : -1;
+    if (idx < 0) idx = conv.local.findIndex((l) => l.state !== "failed" && l.text === msg.text);
+    if (idx >= 0) {
+      clearTimeout(conv.local[idx].timer);
+      conv.local.splice(idx, 1);
+    }
+  }
+  return isNew;
+}
+
+function handleAssigned(frame) {
+  const id = String(frame.conversation_id);
+  let conv = state.convs.get(id);
+  if (!conv) {
+    conv = newConversation(id);
+    state.convs.set(id, conv);
+  }
+  conv.ended = false;
+  conv.endText = "";
+  conv.busy = false;
+  if (frame.screen_pop) conv.screenPop = frame.screen_pop;
+  for (const msg of frame.transcript || []) addMessage(conv, msg);
+  for (const msg of state.orphans.get(id) || []) addMessage(conv, msg);
+  state.orphans.delete(id);
+  conv.name = convLabel(conv);
+  conv.channel = convChannel(conv);
+  const mine = state.pendingAccepts.delete(id);
+  if (mine || !state.selected) select(id);
+  else renderTabs();
+  if (state.selected === id) renderConversation(true);
+}
+
+function handleMessage(msg) {
+  if (!msg || msg.conversation_id == null) return;
+  const id = String(msg.conversation_id);
+  const conv = state.convs.get(id);
+  if (!conv) {
+    const list = state.orphans.get(id) || [];
+    list.push(msg);
+    state.orphans.set(id, list.slice(-200));
+    return;
+  }
+  const isNew = addMessage(conv, msg);
+  if (isNew && state.selected !== id && msg.sender !== "agent") conv.unread += 1;
+  renderTabs();
+  if (state.selected === id) renderConversation(false);
+}
+
+function handleClosed(frame) {
+  const id = String(frame.conversation_id);
+  const conv = state.convs.get(id);
+  if (!conv) return;
+  conv.ended = true;
+  conv.busy = false;
+  if (!conv.endText) conv.endText = "会话已结束";
+  renderTabs();
+  if (state.selected === id) renderConversation(false);
+}
+
+function handleError(frame) {
+  const reason = frame.reason || "操作失败，请稍后再试";
+  const convId = frame.conversation_id != null ? String(frame.conversation_id) : null;
+  // A failed accept: the conversation went to another agent or left the queue.
+  if (convId && state.pendingAccepts.delete(convId)) {
+    renderQueue(state.queue);
+  } else if (!convId && !frame.client_id && state.pendingAccepts.size > 0) {
+    state.pendingAccepts.clear();
+    renderQueue(state.queue);
+  } else {
+    // Otherwise: a reply (matched by client_id, else the oldest one waiting) or a close.
+    let done = false;
+    for (const conv of state.convs.values()) {
+      if (convId && conv.id !== convId) continue;
+      const idx = frame.client_id
+        ? conv.local.findIndex((l) => l.clientId === frame.client_id)
+        : conv.local.findIndex((l) => l.state === "pending");
+      if (idx >= 0) {
+        const l = conv.local[idx];
+        clearTimeout(l.timer);
+        l.state = "failed";
+        l.reason = reason;
+        done = true;
+        if (state.selected === conv.id) renderConversation(false);
+        break;
+      }
+    }
+    if (!done) {
+      for (const conv of state.convs.values()) {
+        if (conv.busy && (!convId || conv.id === convId)) {
+          conv.busy = false;
+          if (conv.endText === "已转回机器人") { conv.ended = false; conv.endText = ""; }
+        }
+      }
+      if (state.selected) renderConversation(false);
+    }
+  }
+  toast(reason);
+}
+
+/* ---------------------------------------------------------------- rendering */
+
+function renderTabs() {
+  ui.mine.textContent = "";
+  let openCount = 0;
+  for (const conv of state.convs.values()) {
+    if (!conv.ended) openCount += 1;
+    const last = lastMessage(conv);
+    const li = el("li", {
+      class: "conv-tab",
+      role: "tab",
+      tabindex: "0",
+      "data-testid": "conv-tab",
+      "aria-selected": state.selected === conv.id ? "true" : "false",
+      dataset: { conversationId: conv.id, ended: conv.ended ? "true" : "false" },
+      onclick: () => select(conv.id),
+      onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(conv.id); } },
+    },
+      el("span", { class: "tag", text: channelLabel(conv.channel) }),
+      el("div", { class: "ct-main" },
+        el("div", { class: "ct-name", text: conv.name }),
+        el("div", { class: "ct-last", text: conv.ended ? conv.endText : (last ? last.text : "") })),
+      conv.unread > 0 ? el("span", { class: "badge unread", "data-testid": "unread", text: String(conv.unread) }) : null,
+      conv.ended ? el("button", {
+        class: "conv-dismiss",
+        type: "button",
+        title: "移除",
+        "aria-label": "移除该会话",
+        onclick: (ev) => { ev.stopPropagation(); dismiss(conv.id); },
+      }, "×") : null);
+    ui.mine.append(li);
+  }
+  ui.mineEmpty.classList.toggle("hidden", state.convs.size > 0);
+  ui.mineCount.textContent = String(openCount);
+}
+
+function lastMessage(conv) {
+  let last = null;
+  for (const m of conv.messages.values()) if (!last || tsOf(m.created_at) >= tsOf(last.created_at)) last = m;
+  return last;
+}
+
+const LABEL = { bot: "机器人", citizen: "市民", agent: "坐席", system: "系统" };
+
+function buildMsg(sender, name, text, createdAt, extra) {
+  const textEl = el("div", { class: "msg-text" });
+  appendLinkified(textEl, text);
+  const node = el("div", { class: "msg", "data-testid": "transcript-message", dataset: { sender, ...extra } });
+  if (sender !== "system") {
+    node.append(el("div", { class: "msg-meta" },
+      el("span", { class: "msg-label", text: LABEL[sender] || "" }),
+      sender === "bot" ? null : el("span", { class: "msg-name", text: name }),
+      el("span", { class: "msg-time", text: formatTime(createdAt) })));
+  }
+  node.append(el("div", { class: "msg-bubble" }, textEl));
+  return node;
+}
+
+function renderConversation(forceScroll) {
+  const conv = state.convs.get(state.selected);
+  if (!conv) {
+    ui.convView.classList.add("hidden");
+    ui.convEmpty.classList.remove("hidden");
+    renderScreenPop(null);
+    return;
+  }
+  ui.convEmpty.classList.add("hidden");
+  ui.convView.classList.remove("hidden");
+  ui.convView.dataset.conversationId = conv.id;
+  ui.convName.textContent = conv.name;
+  ui.convChannel.textContent = channelLabel(conv.channel);
+  ui.convState.textContent = conv.ended ? conv.endText : conv.busy ? "处理中…" : "服务中";
+  ui.convState.className = conv.ended ? "tag tag-gray" : "tag tag-green";
+
+  const t = ui.transcript;
+  const stick = forceScroll || t.scrollHeight - t.scrollTop - t.clientHeight < 80;
+  t.textContent = "";
+  const msgs = [...conv.messages.values()].sort((a, b) => tsOf(a.created_at) - tsOf(b.created_at));
+  for (const m of msgs) {
+    const sender = ["bot", "citizen", "agent", "system"].includes(m.sender) ? m.sender : "system";
+    const name = sender === "citizen" ? (m.sender_name || conv.name) : sender === "agent" ? (m.sender_name || "坐席") : "";
+    t.append(buildMsg(sender, name, m.text ?? "", m.created_at, { id: m.id != null ? String(m.id) : "" }));
+  }
+  for (const l of conv.local) {
+    const node = buildMsg("agent", "我", l.text, l.created_at, { clientId: l.clientId });
+    node.dataset.state = l.state;
+    node.append(el("div", { class: "msg-state", text: l.state === "failed" ? (l.reason || "发送失败") : "发送中…" }));
+    t.append(node);
+  }
+  if (conv.ended) {
+    t.append(el("div", { class: "msg", dataset: { sender: "system" } },
+      el("div", { class: "msg-bubble" }, el("div", { class: "msg-text", text: conv.endText }))));
+  }
+  if (stick) t.scrollTop = t.scrollHeight;
+  updateReplyControls();
+  renderScreenPop(conv);
+}
+
+function updateReplyControls() {
+  const conv = state.convs.get(state.selected);
+  const usable = !!conv && !conv.ended && !conv.busy;
+  const len = ui.input.value.length;
+  ui.counter.textContent = `${len}/${MAX_LEN}`;
+  ui.input.disabled = !conv || conv.ended;
+  ui.input.placeholder = conv && conv.ended ? "会话已结束，无法回复" : "输入回复内容，按 Enter 发送，Shift+Enter 换行";
+  ui.send.disabled = !usable || !state.online || ui.input.value.trim() === "" || len > MAX_LEN;
+  ui.closeBtn.disabled = !usable || !state.online;
+  ui.returnBtn.disabled = !usable || !state.online;
+}
+
+function valueOrUnknown(v) {
+  if (v === null || v === undefined || (typeof v === "string" && v.trim() === "")) {
+    return el("span", { class: "unknown", text: "未知" });
+  }
+  return String(v);
+}
+
+function renderScreenPop(conv) {
+  const pop = ui.pop;
+  pop.textContent = "";
+  pop.append(el("h2", { class: "panel-title" }, "客户信息"));
+  if (!conv) {
+    pop.append(el("p", { class: "empty", text: "接入会话后显示客户信息" }));
+    return;
+  }
+  const sp = conv.screenPop || {};
+  const c = sp.citizen || {};
+  const tags = Array.isArray(c.tags) ? c.tags.filter(Boolean) : [];
+  const fields = [
+    ["姓名", c.name, "pop-name"],
+    ["电话", c.phone, "pop-phone"],
+    ["渠道", c.channel ? channelLabel(c.channel) : null, "pop-channel"],
+    ["访客编号", c.visitor_id, "pop-visitor"],
+    ["客户编号", c.id, "pop-id"],
+  ];
+  const dl = el("dl", { class: "pop-fields" });
+  for (const [label, value, testid] of fields) {
+    dl.append(el("dt", null, label), el("dd", { "data-testid": testid }, valueOrUnknown(value)));
+  }
+  dl.append(el("dt", null, "标签"), el("dd", { "data-testid": "pop-tags" },
+    tags.length ? el("span", { class: "pop-tags" }, ...tags.map((tg) => el("span", { class: "tag", text: String(tg) })))
+      : el("span", { class: "unknown", text: "暂无" })));
+  pop.append(el("section", { class: "pop-section" }, dl));
+
+  const prev = Array.isArray(sp.previous_conversations) ? sp.previous_conversations : [];
+  const prevList = el("ul", { class: "pop-list", "data-testid": "pop-history" });
+  for (const p of prev) {
+    prevList.append(el("li", null,
+      el("div", { class: "pl-head" },
+        el("span", { text: formatDateTime(p.started_at) || "时间未知" }),
+        el("span", { class: "tag tag-gray", text: channelLabel(p.channel) })),
+      el("div", { class: "pl-body", text: p.summary || "（无摘要）" })));
+  }
+  pop.append(el("section", { class: "pop-section" },
+    el("h3", null, `历史会话（${prev.length}）`),
+    prev.length ? prevList : el("p", { class: "muted", text: "暂无历史会话" })));
+
+  const tickets = Array.isArray(sp.open_tickets) ? sp.open_tickets : [];
+  const tList = el("ul", { class: "pop-list", "data-testid": "pop-tickets" });
+  for (const tk of tickets) {
+    const title = typeof tk === "string" ? tk : (tk.title || tk.subject || tk.summary || `工单 ${tk.id ?? ""}`);
+    tList.append(el("li", null,
+      el("div", { class: "pl-head" },
+        tk && tk.id != null ? el("span", { text: `#${tk.id}` }) : null,
+        tk && tk.status ? el("span", { class: "tag tag-orange", text: ticketStatus(tk.status) }) : null,
+        tk && tk.created_at ? el("span", { text: formatDateTime(tk.created_at) }) : null),
+      el("div", { class: "pl-body", text: title })));
+  }
+  pop.append(el("section", { class: "pop-section" },
+    el("h3", null, `未完结工单（${tickets.length}）`),
+    tickets.length ? tList : el("p", { class: "muted", text: "暂无工单" })));
+}
+
+function ticketStatus(s) {
+  const map = { open: "待处理", pending: "处理中", in_progress: "处理中", processing: "处理中", resolved: "已解决", closed: "已关闭" };
+  return map[s] || String(s);
+}
+
+/* ------------------------------------------------------------------ actions */
+
+function select(id) {
+  if (state.selected && state.selected !== id) state.drafts.set(state.selected, ui.input.value);
+  const changed = state.selected !== id;
+  state.selected = id;
+  const conv = state.convs.get(id);
+  if (conv) conv.unread = 0;
+  if (changed) {
+    ui.input.value = state.drafts.get(id) || "";
+  }
+  renderTabs();
+  renderConversation(true);
+  if (conv && !conv.ended) ui.input.focus();
+}
+
+function dismiss(id) {
+  state.convs.delete(id);
+  state.drafts.delete(id);
+  if (state.selected === id) {
+    state.selected = null;
+    const next = [...state.convs.keys()][0];
+    if (next) { select(next); return; }
+    ui.input.value = "";
+  }
+  renderTabs();
+  renderConversation(true);
+}
+
+function sendReply() {
+  const conv = state.convs.get(state.selected);
+  const text = ui.input.value.trim();
+  if (!conv || conv.ended || !text || text.length > MAX_LEN) return;
+  const clientId = uuid();
+  if (!sendFrame({ type: "reply", conversation_id: conv.id, text, client_id: clientId })) return;
+  const local = { clientId, text, created_at: new Date().toISOString(), state: "pending", reason: "", timer: null };
+  local.timer = setTimeout(() => {
+    if (local.state === "pending" && conv.local.includes(local)) {
+      local.state = "failed";
+      local.reason = "发送超时，未收到服务器确认";
+      if (state.selected === conv.id) renderConversation(false);
+    }
+  }, REPLY_ACK_MS);
+  conv.local.push(local);
+  ui.input.value = "";
+  state.drafts.delete(conv.id);
+  renderConversation(true);
+  ui.input.focus();
+}
+
+function closeConversation() {
+  const conv = state.convs.get(state.selected);
+  if (!conv || conv.ended || conv.busy) return;
+  if (!sendFrame({ type: "close", conversation_id: conv.id })) return;
+  conv.busy = true; // wait for "closed"
+  renderConversation(false);
+}
+
+function returnToBot() {
+  const conv = state.convs.get(state.selected);
+  if (!conv || conv.ended || conv.busy) return;
+  if (!sendFrame({ type: "return_to_bot", conversation_id: conv.id })) return;
+  // The protocol names no reply for return_to_bot; the conversation is no longer mine.
+  conv.ended = true;
+  conv.endText = "已转回机器人";
+  renderTabs();
+  renderConversation(false);
+}
+
+/* --------------------------------------------------------------- connection */
+
+function setOnline(online, text) {
+  state.online = online;
+  ui.dot.dataset.state = online ? "online" : (state.attempts > 0 ? "offline" : "connecting");
+  ui.dot.title = online ? "已连接" : "未连接";
+  if (online) ui.banner.classList.add("hidden");
+  else if (text) { ui.banner.textContent = text; ui.banner.classList.remove("hidden"); }
+  updateReplyControls();
+}
+
+function handleFrame(frame) {
+  switch (frame.type) {
+    case "queue": renderQueue(Array.isArray(frame.items) ? frame.items : []); break;
+    case "assigned": handleAssigned(frame); break;
+    case "message": handleMessage(frame.message); break;
+    case "closed": handleClosed(frame); break;
+    case "error": handleError(frame); break;
+    default: break;
+  }
+}
+
+function connect() {
+  clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = null;
+  let ws;
+  try { ws = new WebSocket(wsUrl("/ws/agent")); } catch (_) { scheduleReconnect(); return; }
+  state.ws = ws;
+  ws.addEventListener("open", () => {
+    if (state.ws !== ws) return;
+    state.attempts = 0;
+    setOnline(true);
+  });
+  ws.addEventListener("message", (ev) => {
+    if (state.ws !== ws) return;
+    let frame;
+    try { frame = JSON.parse(ev.data); } catch (_) { return; }
+    if (frame && typeof frame === "object") handleFrame(frame);
+  });
+  ws.addEventListener("close", (ev) => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    if (ev.code === AUTH_CLOSE_CODE) {
+      location.href = "/login?next=/agent";
+      return;
+    }
+    scheduleReconnect();
+  });
+}
+
+function scheduleReconnect() {
+  if (state.reconnectTimer) return;
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.attempts);
+  const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+  state.attempts += 1;
+  setOnline(false, `与服务器的连接已断开，${Math.ceil(delay / 1000)} 秒后自动重连…`);
+  state.reconnectTimer = setTimeout(() => {
+    state.reconnectTimer = null;
+    setOnline(false, "正在重新连接…");
+    connect();
+  }, delay);
+}
+
+/* -------------------------------------------------------------------- wire */
+
+ui.input.addEventListener("input", () => {
+  if (state.selected) state.drafts.set(state.selected, ui.input.value);
+  updateReplyControls();
+});
+ui.input.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+    ev.preventDefault();
+    sendReply();
+  }
+});
+ui.send.addEventListener("click", sendReply);
+ui.closeBtn.addEventListener("click", closeConversation);
+ui.returnBtn.addEventListener("click", returnToBot);
+window.addEventListener("online", () => { if (!state.ws) connect(); });
+setInterval(tickWaiting, 1000);
+
+renderTabs();
+renderConversation(true);
+initStaffHeader("/agent");
+connect();

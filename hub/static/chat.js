@@ -1,0 +1,479 @@
+// Citizen web chat: speaks the /ws/chat protocol (docs/design.md, "Web chat WebSocket").
+import { wsUrl, uuid, el, formatTime, appendLinkified } from "/static/common.js";
+
+const VISITOR_KEY = "zwkf_visitor_id";
+const MAX_LEN = 1000;
+const ACK_TIMEOUT_MS = 15000;
+const WELCOME_TIMEOUT_MS = 10000;
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+// Error codes for which sending the same text again cannot succeed.
+const NO_RETRY_CODES = new Set(["too_long", "bad_field", "bad_json", "empty", "sensitive"]);
+
+const SENDER_LABEL = { bot: "智能客服", system: "系统消息" };
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  log: $("chat-log"),
+  list: $("chat-messages"),
+  status: $("chat-status"),
+  conn: $("chat-conn"),
+  input: $("chat-input"),
+  send: $("chat-send"),
+  human: $("chat-human"),
+  counter: $("chat-counter"),
+};
+
+const state = {
+  ws: null,
+  ready: false,          // welcome received on the current socket
+  visitorId: loadVisitorId(),
+  conversationId: null,
+  owner: null,
+  attempts: 0,
+  reconnectTimer: null,
+  welcomeTimer: null,
+  humanTimer: null,
+  rendered: new Map(),   // message id -> element
+  pending: new Map(),    // client_id -> {el, text, timer}
+};
+
+/* ------------------------------------------------------------------ storage */
+
+function loadVisitorId() {
+  try { return localStorage.getItem(VISITOR_KEY) || null; } catch (_) { return null; }
+}
+
+function saveVisitorId(id) {
+  if (!id) return;
+  state.visitorId = id;
+  try { localStorage.setItem(VISITOR_KEY, id); } catch (_) { /* private mode: keep it in memory */ }
+}
+
+/* ---------------------------------------------------------------- rendering */
+
+function nearBottom() {
+  const { scrollTop, scrollHeight, clientHeight } = ui.log;
+  return scrollHeight - scrollTop - clientHeight < 80;
+}
+
+function scrollToBottom() {
+  ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function tsOf(value) {
+  const t = value ? Date.parse(value) : NaN;
+  return Number.isNaN(t) ? Date.now() : t;
+}
+
+function buildMessage(sender, text, name, createdAt) {
+  const textEl = el("div", { class: "msg-text" });
+  appendLinkified(textEl, text);
+  const node = el("div", {
+    class: "msg",
+    "data-testid": "chat-message",
+    dataset: { sender, ts: String(tsOf(createdAt)) },
+  });
+  if (sender !== "system") {
+    const meta = el("div", { class: "msg-meta" });
+    if (sender !== "citizen") meta.append(el("span", { class: "msg-name", text: name }));
+    meta.append(el("span", { class: "msg-time", text: formatTime(createdAt || new Date()) }));
+    node.append(meta);
+  }
+  node.append(el("div", { class: "msg-bubble" }, textEl));
+  return node;
+}
+
+function senderName(msg) {
+  if (msg.sender === "agent") return msg.sender_name || "人工客服";
+  if (msg.sender === "citizen") return "我";
+  return SENDER_LABEL[msg.sender] || msg.sender_name || "";
+}
+
+function normaliseSender(sender) {
+  return ["bot", "citizen", "agent", "system"].includes(sender) ? sender : "system";
+}
+
+/** Insert a node keeping the list ordered by data-ts (stable for equal times). */
+function insertOrdered(node) {
+  const ts = Number(node.dataset.ts);
+  const children = ui.list.children;
+  for (let i = children.length - 1; i >= 0; i--) {
+    const child = children[i];
+    const cts = Number(child.dataset.ts);
+    if (Number.isNaN(cts) || cts <= ts) {
+      child.after(node);
+      return;
+    }
+  }
+  ui.list.prepend(node);
+}
+
+function setText(node, text) {
+  const textEl = node.querySelector(".msg-text");
+  if (!textEl) return;
+  textEl.textContent = "";
+  appendLinkified(textEl, text);
+}
+
+/** Render or update one server Message, keyed by its id. */
+function upsertMessage(msg, { append = false } = {}) {
+  if (!msg || typeof msg !== "object") return null;
+  const sender = normaliseSender(msg.sender);
+  const id = msg.id != null ? String(msg.id) : null;
+  if (id && state.rendered.has(id)) {
+    const existing = state.rendered.get(id);
+    setText(existing, msg.text ?? "");
+    return existing;
+  }
+  const stick = nearBottom();
+  const node = buildMessage(sender, msg.text ?? "", senderName(msg), msg.created_at);
+  node.dataset.state = "sent";
+  if (id) {
+    node.dataset.id = id;
+    state.rendered.set(id, node);
+  }
+  if (msg.conversation_id) node.dataset.conversationId = String(msg.conversation_id);
+  if (append) ui.list.append(node); else insertOrdered(node);
+  if (stick) scrollToBottom();
+  return node;
+}
+
+function setBubbleState(node, st, info = {}) {
+  node.dataset.state = st;
+  let stateEl = node.querySelector(".msg-state");
+  if (st === "sent") {
+    if (stateEl) stateEl.remove();
+    return;
+  }
+  if (!stateEl) {
+    stateEl = el("div", { class: "msg-state" });
+    node.append(stateEl);
+  }
+  stateEl.textContent = "";
+  if (st === "pending") {
+    stateEl.append(el("span", { class: "msg-pending", text: "发送中…" }));
+  } else if (st === "failed") {
+    stateEl.append(el("span", { class: "msg-error", "data-testid": "chat-error", text: info.reason || "发送失败" }));
+    if (info.retry) {
+      stateEl.append(el("button", {
+        class: "msg-retry",
+        type: "button",
+        text: "重新发送",
+        onclick: () => retry(info.clientId),
+      }));
+    }
+  }
+}
+
+function showNotice(text) {
+  const stick = nearBottom();
+  const node = el("div", { class: "chat-notice", role: "alert", "data-testid": "chat-notice", text });
+  node.dataset.ts = String(Date.now());
+  ui.list.append(node);
+  if (stick) scrollToBottom();
+}
+
+/* -------------------------------------------------------------- status line */
+
+function renderStatus(owner, queuePosition, agentName) {
+  state.owner = owner;
+  let text;
+  if (owner === "queued") {
+    const n = Number.isInteger(queuePosition) ? queuePosition : null;
+    text = n === null ? "排队中，请稍候…" : `排队中，您前面还有 ${n} 人`;
+  } else if (owner === "agent") {
+    text = agentName ? `人工客服 ${agentName} 为您服务` : "人工客服为您服务";
+  } else {
+    text = "智能客服";
+    owner = "bot";
+  }
+  ui.status.textContent = text;
+  ui.status.dataset.owner = owner;
+  updateControls();
+}
+
+function renderOffline(text) {
+  ui.conn.textContent = text;
+  ui.conn.classList.remove("hidden");
+  if (!state.owner) {
+    ui.status.textContent = "正在连接…";
+    ui.status.dataset.owner = "offline";
+  }
+}
+
+function updateControls() {
+  const len = ui.input.value.length;
+  ui.counter.textContent = `${len}/${MAX_LEN}`;
+  ui.counter.classList.toggle("over", len > MAX_LEN);
+  ui.send.disabled = !state.ready || ui.input.value.trim() === "" || len > MAX_LEN;
+  const humanBusy = state.humanTimer !== null;
+  ui.human.disabled = !state.ready || state.owner !== "bot" || humanBusy;
+  ui.human.textContent = state.owner === "queued" ? "排队中" : state.owner === "agent" ? "人工服务中" : "转人工";
+}
+
+/* ---------------------------------------------------------------- sending */
+
+function sendFrame(frame) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
+  try {
+    state.ws.send(JSON.stringify(frame));
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+
+function armAckTimer(clientId) {
+  const entry = state.pending.get(clientId);
+  if (!entry) return;
+  clearTimeout(entry.timer);
+  entry.timer = setTimeout(() => {
+    if (state.pending.has(clientId) && entry.el.dataset.state === "pending") {
+      setBubbleState(entry.el, "failed", { reason: "发送超时，请检查网络", retry: true, clientId });
+    }
+  }, ACK_TIMEOUT_MS);
+}
+
+function sendMessage() {
+  const text = ui.input.value.trim();
+  if (!text || text.length > MAX_LEN || !state.ready) return;
+  const clientId = uuid();
+  const node = buildMessage("citizen", text, "我", new Date());
+  node.dataset.clientId = clientId;
+  ui.list.append(node);
+  setBubbleState(node, "pending");
+  state.pending.set(clientId, { el: node, text, timer: null });
+  ui.input.value = "";
+  updateControls();
+  scrollToBottom();
+  if (sendFrame({ type: "message", text, client_id: clientId })) {
+    armAckTimer(clientId);
+  } else {
+    setBubbleState(node, "failed", { reason: "网络连接中断，消息未发送", retry: true, clientId });
+  }
+  ui.input.focus();
+}
+
+function retry(clientId) {
+  const entry = state.pending.get(clientId);
+  if (!entry) return;
+  if (!state.ready) {
+    setBubbleState(entry.el, "failed", { reason: "网络连接中断，请稍后重试", retry: true, clientId });
+    return;
+  }
+  // Same client_id: lets a server that deduplicates on it drop a copy it already stored.
+  setBubbleState(entry.el, "pending");
+  ui.list.append(entry.el);
+  entry.el.dataset.ts = String(Date.now());
+  scrollToBottom();
+  if (sendFrame({ type: "message", text: entry.text, client_id: clientId })) armAckTimer(clientId);
+  else setBubbleState(entry.el, "failed", { reason: "网络连接中断，消息未发送", retry: true, clientId });
+}
+
+/** A server Message confirms a pending bubble. */
+function confirmPending(clientId, msg) {
+  const entry = state.pending.get(clientId);
+  if (!entry) return false;
+  clearTimeout(entry.timer);
+  state.pending.delete(clientId);
+  const id = msg && msg.id != null ? String(msg.id) : null;
+  if (id && state.rendered.has(id) && state.rendered.get(id) !== entry.el) {
+    entry.el.remove(); // already shown (echo arrived first)
+    return true;
+  }
+  setBubbleState(entry.el, "sent");
+  if (msg) {
+    if (msg.text != null) setText(entry.el, msg.text); // server may mask personal data
+    if (msg.created_at) {
+      entry.el.dataset.ts = String(tsOf(msg.created_at));
+      const t = entry.el.querySelector(".msg-time");
+      if (t) t.textContent = formatTime(msg.created_at);
+    }
+    if (msg.conversation_id) entry.el.dataset.conversationId = String(msg.conversation_id);
+  }
+  if (id) {
+    entry.el.dataset.id = id;
+    state.rendered.set(id, entry.el);
+  }
+  return true;
+}
+
+function requestHuman() {
+  if (!state.ready || state.owner !== "bot") return;
+  if (!sendFrame({ type: "human" })) return;
+  // Stay disabled until a state frame arrives (or give the button back after a while).
+  state.humanTimer = setTimeout(() => { state.humanTimer = null; updateControls(); }, 8000);
+  updateControls();
+}
+
+/* ---------------------------------------------------------------- receiving */
+
+function handleWelcome(frame) {
+  clearTimeout(state.welcomeTimer);
+  state.ready = true;
+  state.attempts = 0;
+  saveVisitorId(frame.visitor_id);
+  state.conversationId = frame.conversation_id ?? null;
+  ui.conn.classList.add("hidden");
+  const history = Array.isArray(frame.history) ? frame.history : [];
+  history.sort((a, b) => tsOf(a.created_at) - tsOf(b.created_at));
+  for (const msg of history) {
+    if (!msg || (msg.id != null && state.rendered.has(String(msg.id)))) {
+      if (msg) upsertMessage(msg);
+      continue;
+    }
+    // A message sent before the drop whose ack was lost: the history now carries it.
+    if (msg.sender === "citizen" && matchPendingFromHistory(msg)) continue;
+    upsertMessage(msg);
+  }
+  // Anything still pending from the old socket never reached the database.
+  for (const [clientId, entry] of state.pending) {
+    if (entry.el.dataset.state === "pending") {
+      clearTimeout(entry.timer);
+      setBubbleState(entry.el, "failed", { reason: "网络连接中断，消息可能未发送", retry: true, clientId });
+    }
+  }
+  renderStatus(frame.owner, frame.queue_position ?? null, frame.agent_name ?? null);
+  scrollToBottom();
+}
+
+function matchPendingFromHistory(msg) {
+  const cid = msg.meta && msg.meta.client_id;
+  if (cid && state.pending.has(cid)) return confirmPending(cid, msg);
+  for (const [clientId, entry] of state.pending) {
+    if (entry.text === msg.text) return confirmPending(clientId, msg);
+  }
+  return false;
+}
+
+function handleError(frame) {
+  const reason = frame.reason || "发送失败，请稍后重试";
+  const code = frame.code || "";
+  let clientId = frame.client_id || null;
+  if (!clientId) {
+    // The protocol's error frame carries no client_id: frames are answered in order,
+    // so it belongs to the oldest message still waiting for its ack.
+    for (const [cid, entry] of state.pending) {
+      if (entry.el.dataset.state === "pending") { clientId = cid; break; }
+    }
+  }
+  const entry = clientId ? state.pending.get(clientId) : null;
+  if (entry) {
+    clearTimeout(entry.timer);
+    setBubbleState(entry.el, "failed", { reason, retry: !NO_RETRY_CODES.has(code), clientId });
+  } else {
+    showNotice(reason);
+    if (state.humanTimer) { clearTimeout(state.humanTimer); state.humanTimer = null; updateControls(); }
+  }
+}
+
+function handleFrame(frame) {
+  switch (frame.type) {
+    case "welcome":
+      handleWelcome(frame);
+      break;
+    case "history": // tolerated: a separate history frame
+      for (const msg of frame.history || frame.messages || []) upsertMessage(msg);
+      break;
+    case "ack":
+      if (!confirmPending(frame.client_id, frame.message) && frame.message) upsertMessage(frame.message);
+      break;
+    case "message": {
+      const msg = frame.message;
+      if (!msg) break;
+      if (msg.sender === "citizen" && msg.meta && msg.meta.client_id && state.pending.has(msg.meta.client_id)) {
+        confirmPending(msg.meta.client_id, msg);
+      } else {
+        upsertMessage(msg, { append: true });
+      }
+      if (msg.conversation_id) state.conversationId = msg.conversation_id;
+      break;
+    }
+    case "state":
+      if (state.humanTimer) { clearTimeout(state.humanTimer); state.humanTimer = null; }
+      renderStatus(frame.owner, frame.queue_position ?? null, frame.agent_name ?? null);
+      break;
+    case "error":
+      handleError(frame);
+      break;
+    default:
+      break; // unknown frame types are ignored
+  }
+}
+
+/* --------------------------------------------------------------- connection */
+
+function connect() {
+  clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = null;
+  if (state.ws && (state.ws.readyState === WebSocket.OPEN || state.ws.readyState === WebSocket.CONNECTING)) return;
+  let ws;
+  try {
+    ws = new WebSocket(wsUrl("/ws/chat"));
+  } catch (_) {
+    scheduleReconnect();
+    return;
+  }
+  state.ws = ws;
+  ws.addEventListener("open", () => {
+    if (state.ws !== ws) return;
+    ws.send(JSON.stringify({ type: "hello", visitor_id: state.visitorId || null }));
+    state.welcomeTimer = setTimeout(() => { if (!state.ready) ws.close(); }, WELCOME_TIMEOUT_MS);
+  });
+  ws.addEventListener("message", (ev) => {
+    if (state.ws !== ws) return;
+    let frame;
+    try { frame = JSON.parse(ev.data); } catch (_) { return; }
+    if (frame && typeof frame === "object") handleFrame(frame);
+  });
+  ws.addEventListener("close", () => {
+    if (state.ws !== ws) return;
+    clearTimeout(state.welcomeTimer);
+    state.ws = null;
+    state.ready = false;
+    updateControls();
+    scheduleReconnect();
+  });
+  // "error" is always followed by "close"; nothing to do here.
+}
+
+function scheduleReconnect() {
+  if (state.reconnectTimer) return;
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.attempts);
+  const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+  state.attempts += 1;
+  renderOffline(`连接已断开，${Math.ceil(delay / 1000)} 秒后自动重连…`);
+  state.reconnectTimer = setTimeout(() => {
+    state.reconnectTimer = null;
+    renderOffline("正在重新连接…");
+    connect();
+  }, delay);
+}
+
+function reconnectNow() {
+  if (state.ws) return;
+  clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = null;
+  connect();
+}
+
+/* -------------------------------------------------------------------- wire */
+
+ui.input.addEventListener("input", updateControls);
+ui.input.addEventListener("keydown", (ev) => {
+  // Enter sends; Shift+Enter is a newline; never send while an IME is composing (pinyin).
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+    ev.preventDefault();
+    sendMessage();
+  }
+});
+ui.send.addEventListener("click", sendMessage);
+ui.human.addEventListener("click", requestHuman);
+window.addEventListener("online", reconnectNow);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") reconnectNow();
+});
+
+updateControls();
+connect();

@@ -1,0 +1,147 @@
+// Small helpers shared by the hub's pages (ES module).
+
+/** WebSocket URL for a path on this host, ws: or wss: following the page. */
+export function wsUrl(path) {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${proto}//${location.host}${path}`;
+}
+
+/** A random id for client_id fields; crypto.randomUUID needs a secure context. */
+export function uuid() {
+  if (window.crypto && typeof window.crypto.randomUUID === "function") {
+    try { return window.crypto.randomUUID(); } catch (_) { /* fall through */ }
+  }
+  const bytes = new Uint8Array(16);
+  if (window.crypto && window.crypto.getRandomValues) {
+    window.crypto.getRandomValues(bytes);
+  } else {
+    for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+  }
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Create an element: el("div", {class: "x", dataset: {id: 1}}, child, "text"). */
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key === "text") node.textContent = value;
+      else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function pad(n) { return String(n).padStart(2, "0"); }
+
+function toDate(value) {
+  if (!value) return null;
+  const d = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/** "14:05" today, "11-24 14:05" this year, else "2025-11-24 14:05". */
+export function formatTime(value) {
+  const d = toDate(value);
+  if (!d) return "";
+  const now = new Date();
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (d.toDateString() === now.toDateString()) return hm;
+  const md = `${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  if (d.getFullYear() === now.getFullYear()) return `${md} ${hm}`;
+  return `${d.getFullYear()}-${md} ${hm}`;
+}
+
+/** "2025-11-24 14:05" always. */
+export function formatDateTime(value) {
+  const d = toDate(value);
+  if (!d) return "";
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** Elapsed time since an ISO timestamp, in Chinese: "45秒", "3分12秒", "1小时05分". */
+export function formatWaiting(since, now = Date.now()) {
+  const d = toDate(since);
+  if (!d) return "";
+  let s = Math.max(0, Math.floor((now - d.getTime()) / 1000));
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  if (h > 0) return `${h}小时${pad(m)}分`;
+  if (m > 0) return `${m}分${pad(s)}秒`;
+  return `${s}秒`;
+}
+
+/** Append text to a node, turning http(s) links into <a> elements (no HTML is parsed). */
+export function appendLinkified(node, text) {
+  const re = /https?:\/\/[^\s<>"'，。；！？、）】]+/g;
+  let last = 0;
+  let match;
+  const str = String(text ?? "");
+  while ((match = re.exec(str)) !== null) {
+    if (match.index > last) node.append(str.slice(last, match.index));
+    node.append(el("a", { href: match[0], target: "_blank", rel: "noopener noreferrer" }, match[0]));
+    last = match.index + match[0].length;
+  }
+  if (last < str.length) node.append(str.slice(last));
+}
+
+/** Channel code → Chinese label. */
+export function channelLabel(code) {
+  const map = {
+    web: "网页",
+    webchat: "网页",
+    wechat: "微信",
+    voice: "电话",
+    phone: "电话",
+    telegram: "Telegram",
+  };
+  if (!code) return "未知";
+  return map[String(code).toLowerCase()] || String(code);
+}
+
+/** Only same-site absolute paths are allowed as redirect targets. */
+export function safeNext(value, fallback) {
+  if (typeof value === "string" && /^\/(?![\/\\])/.test(value)) return value;
+  return fallback;
+}
+
+/** Fill the staff header (name + logout). Redirects to login on 401. Returns the user or null. */
+export async function initStaffHeader(nextPath) {
+  const nameEl = document.getElementById("agent-name");
+  const logout = document.getElementById("logout");
+  if (logout) {
+    logout.addEventListener("click", async (ev) => {
+      ev.preventDefault();
+      try {
+        await fetch("/api/logout", { method: "POST", credentials: "same-origin" });
+      } catch (_) { /* go to the login page anyway */ }
+      location.href = "/login";
+    });
+  }
+  try {
+    const resp = await fetch("/api/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (resp.status === 401 || resp.status === 403) {
+      location.href = `/login?next=${encodeURIComponent(nextPath)}`;
+      return null;
+    }
+    if (!resp.ok) return null;
+    const me = await resp.json();
+    if (nameEl) nameEl.textContent = me.display_name || me.username || "";
+    return me;
+  } catch (_) {
+    return null;
+  }
+}

@@ -1,0 +1,118 @@
+"""Score the answer engine on an evaluation folder (kb.jsonl + queries.jsonl).
+
+    python -m kb_sync.evaluate DIR [--threshold X]
+
+Figures (see shared/eval/README.md): ``top1`` and ``answered_right`` over queries
+with an expected entry, ``declined_right`` over queries without one, ``wrong`` over
+all queries.  Per-kind breakdowns are printed first; the LAST stdout line is one
+JSON object so scripts can read it with ``tail -1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, KbDoc
+
+
+def load_kb_jsonl(path: str | Path) -> list[KbDoc]:
+    """Entries from a kb.jsonl file: {"id","branch","question","similar":[...],"answer"} per line."""
+    docs: list[KbDoc] = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            docs.append(
+                KbDoc(
+                    entry_id=str(row["id"]),
+                    branch=str(row.get("branch") or ""),
+                    question=str(row["question"]),
+                    similar=tuple(str(s) for s in row.get("similar") or ()),
+                    keywords=tuple(str(s) for s in row.get("keywords") or ()),
+                )
+            )
+    return docs
+
+
+def load_queries(path: str | Path) -> list[dict]:
+    """Queries from a queries.jsonl file: {"text","expected","kind"} per line."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def score(engine: AnswerEngine, queries: Iterable[dict], threshold: float, progress: bool = True) -> dict:
+    """Ask every query; return the README's figures plus per-kind answer/decline rates."""
+    queries = list(queries)
+    n = len(queries)
+    with_expected = top1 = answered_right = without = declined_right = wrong = 0
+    by_kind: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    step = max(1, n // 100)
+    for i, q in enumerate(queries, 1):
+        d = engine.decide(q["text"], threshold=threshold)
+        expected = q.get("expected")
+        best = d.candidates[0].entry_id if d.candidates else None
+        answered = d.hit.entry_id if d.hit else None
+        kind = by_kind[q.get("kind") or "unknown"]
+        kind["n"] += 1
+        if expected is not None:
+            with_expected += 1
+            top1 += best == expected
+            answered_right += answered == expected
+        else:
+            without += 1
+            declined_right += answered is None
+        if answered is not None and answered != expected:
+            wrong += 1
+            kind["wrong"] += 1
+        if answered is None:
+            kind["declined"] += 1
+        elif answered == expected:
+            kind["right"] += 1
+        if progress and (i % step == 0 or i == n):
+            print(f"\r{i}/{n} ({100 * i // max(1, n)}%)", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+
+    def frac(a: int, b: int) -> float:
+        return round(a / b, 4) if b else 0.0
+
+    result: dict = {
+        "top1": frac(top1, with_expected),
+        "answered_right": frac(answered_right, with_expected),
+        "declined_right": frac(declined_right, without),
+        "wrong": frac(wrong, n),
+        "queries": n,
+    }
+    result["by_kind"] = {
+        k: {m: frac(v[m], v["n"]) for m in ("right", "declined", "wrong")} | {"n": v["n"]}
+        for k, v in sorted(by_kind.items())
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kb_sync.evaluate", description=__doc__.split("\n")[0])
+    ap.add_argument("dir", type=Path, help="folder with kb.jsonl and queries.jsonl")
+    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    docs = load_kb_jsonl(args.dir / "kb.jsonl")
+    engine = AnswerEngine.build(docs, Embedder())
+    print(f"built {len(docs)} entries in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    result = score(engine, load_queries(args.dir / "queries.jsonl"), args.threshold)
+    by_kind = result.pop("by_kind")
+    for kind, figs in by_kind.items():
+        print(json.dumps({"kind": kind, **figs}, ensure_ascii=False))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

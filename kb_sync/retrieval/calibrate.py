@@ -1,0 +1,180 @@
+"""Fit the scorer's few numbers (``scorer.py``) on one evaluation folder and print them.
+
+    python -m kb_sync.retrieval.calibrate DIR [--wrong 0.075] [--cache FILE]
+
+What is fitted, and on what: the ranking weights (one per pair feature, a
+conditional logit over each query's recalled candidates), the confidence model
+(bias + three weights) and the shipped threshold (the lowest one whose ``wrong``
+stays under ``--wrong``).  The shipped numbers were fitted on
+shared/eval/faq-tianchi-train; to check they are not tied to its topics the
+script also reports a two-fold split by branch (fit on half the branches, score the
+other half).  Nothing is keyed by entry id or query text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..evaluate import load_kb_jsonl, load_queries
+from .embedding import Embedder
+from .engine import AnswerEngine
+from .features import FEATURE_NAMES
+
+L2 = 1e-3
+
+
+def _clogit(groups: list[tuple[np.ndarray, np.ndarray]], dim: int, iters: int = 40) -> np.ndarray:
+    """Conditional logit (softmax over each group's rows) by Newton steps."""
+    w = np.zeros(dim)
+    for _ in range(iters):
+        g = L2 * w
+        h = L2 * np.eye(dim)
+        for x, y in groups:
+            s = x @ w
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            ex = p @ x
+            g = g - (y @ x - ex) / len(groups)
+            xc = x - ex
+            h = h + (xc.T * p) @ xc / len(groups)
+        w = w - np.linalg.solve(h, g)
+    return w
+
+
+def _logreg(x: np.ndarray, y: np.ndarray, iters: int = 50) -> np.ndarray:
+    """Plain logistic regression (bias last) by Newton steps."""
+    x = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(x.shape[1])
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        g = x.T @ (p - y) / len(y) + L2 * w
+        h = (x * (p * (1 - p))[:, None]).T @ x / len(y) + L2 * np.eye(len(w))
+        w = w - np.linalg.solve(h, g)
+    return w
+
+
+class Data:
+    """Every query's recalled candidates, their features and labels."""
+
+    def __init__(self, engine: AnswerEngine, queries: list[dict]) -> None:
+        self.rows: list[np.ndarray] = []
+        self.entries: list[list[int]] = []
+        self.labels: list[np.ndarray] = []
+        self.expected: list[bool] = []
+        self.branch: list[str] = []
+        ids = [d.entry_id for d in engine.docs]
+        for i, q in enumerate(queries):
+            idx, feats = engine.candidate_features(q["text"])
+            ents = [int(engine.text_entry[j]) for j in idx]
+            self.rows.append(feats)
+            self.entries.append(ents)
+            self.labels.append(np.array([ids[e] == q.get("expected") for e in ents], dtype=float))
+            self.expected.append(q.get("expected") is not None)
+            self.branch.append(engine.docs[ents[0]].branch if ents else "")
+            if i % 200 == 0:
+                print(f"\rfeatures {i}/{len(queries)}", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+
+
+def fit(data: Data, mask: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
+    """Fit rank weights, confidence model on the masked queries."""
+    groups = [
+        ((r - mean) / std, y / y.sum())
+        for r, y, m in zip(data.rows, data.labels, mask)
+        if m and len(r) and y.sum() > 0
+    ]
+    w = _clogit(groups, len(FEATURE_NAMES))
+    x, y = _decision_rows(data, mean, std, w, cap=None)
+    cap = float(np.quantile(x[:, 1], 0.99))
+    x, y = _decision_rows(data, mean, std, w, cap=cap)
+    c = _logreg(x[mask], y[mask])
+    return {"w": w, "conf": c, "cap": cap}
+
+
+def _decision_rows(data: Data, mean, std, w, cap) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: (best score, margin to the next entry, standardised e5 of the best) and 'best is right'."""
+    xs, ys = [], []
+    for r, ents, lab in zip(data.rows, data.entries, data.labels):
+        if not len(r):
+            xs.append([-10.0, 0.0, -10.0])
+            ys.append(0.0)
+            continue
+        z = (r - mean) / std
+        s = z @ w
+        best: dict[int, int] = {}
+        for k, e in enumerate(ents):
+            if e not in best or s[k] > s[best[e]]:
+                best[e] = k
+        order = sorted(best.values(), key=lambda k: -s[k])
+        top = order[0]
+        margin = s[top] - s[order[1]] if len(order) > 1 else 10.0
+        if cap is not None:
+            margin = min(margin, cap)
+        xs.append([s[top], margin, z[top, 0]])
+        ys.append(lab[top])
+    return np.array(xs), np.array(ys)
+
+
+def figures(data: Data, mean, std, model: dict, mask: np.ndarray, thresholds) -> dict:
+    """top1 and (answered_right, declined_right, wrong) per threshold over the masked queries."""
+    x, right = _decision_rows(data, mean, std, model["w"], model["cap"])
+    c = model["conf"]
+    p = 1.0 / (1.0 + np.exp(-(x @ c[:3] + c[3])))
+    has = np.array(data.expected)
+    right = right.astype(bool)
+    out = {"top1": round(float(right[has & mask].mean()), 4)}
+    for t in thresholds:
+        a = p >= t
+        out[round(float(t), 3)] = (
+            round(float((a & right)[has & mask].mean()), 4),
+            round(float((~a)[~has & mask].mean()), 4),
+            round(float((a & ~right)[mask].mean()), 4),
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kb_sync.retrieval.calibrate")
+    ap.add_argument("dir", type=Path)
+    ap.add_argument("--wrong", type=float, default=0.075, help="highest acceptable 'wrong' at the threshold")
+    ap.add_argument("--cache", type=Path, help="pickle of the embedding cache, reused across runs")
+    args = ap.parse_args(argv)
+    emb = Embedder()
+    if args.cache and args.cache.exists():
+        emb._cache.update(pickle.loads(args.cache.read_bytes()))
+    engine = AnswerEngine.build(load_kb_jsonl(args.dir / "kb.jsonl"), emb)
+    queries = load_queries(args.dir / "queries.jsonl")
+    data = Data(engine, queries)
+    if args.cache:
+        args.cache.write_bytes(pickle.dumps(emb._cache))
+    allrows = np.vstack([r for r in data.rows if len(r)])
+    mean, std = allrows.mean(0), allrows.std(0) + 1e-9
+    everything = np.ones(len(queries), dtype=bool)
+    model = fit(data, everything, mean, std)
+    grid = np.round(np.arange(0.2, 0.91, 0.05), 3)
+    curve = figures(data, mean, std, model, everything, grid)
+    ok = [t for t in grid if curve[round(float(t), 3)][2] <= args.wrong]
+    threshold = float(min(ok)) if ok else 0.9
+    print("in-sample:", curve, file=sys.stderr)
+    branches = sorted(set(data.branch))
+    half = np.array([b in set(branches[::2]) for b in data.branch])
+    for name, train in (("A->B", half), ("B->A", ~half)):
+        m = fit(data, train, mean, std)
+        print(f"branch split {name}:", figures(data, mean, std, m, ~train, grid), file=sys.stderr)
+    fmt = ", ".join
+    print(f"FEAT_MEAN = np.array([{fmt(f'{v:.6g}' for v in mean)}])")
+    print(f"FEAT_STD = np.array([{fmt(f'{v:.6g}' for v in std)}])")
+    print(f"RANK_WEIGHTS = np.array([{fmt(f'{v:.4f}' for v in model['w'])}])")
+    c = model["conf"]
+    print(f"CONF_BIAS = {c[3]:.4f}\nCONF_TOP = {c[0]:.4f}\nCONF_MARGIN = {c[1]:.4f}\nCONF_E5 = {c[2]:.4f}")
+    print(f"MARGIN_CAP = {model['cap']:.4f}\nDEFAULT_THRESHOLD = {threshold}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

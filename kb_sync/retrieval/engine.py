@@ -1,0 +1,139 @@
+"""AnswerEngine: rank published KB entries for a question, then answer or decline.
+
+Pipeline for one query (a few ms plus one embedding):
+1. recall: every KB text (standard + similar questions) gets a cheap fused score
+   (embedding cosine + normalised BM25 over words and character bigrams); the best
+   ``RECALL_TEXTS`` texts go on.
+2. rerank: each recalled text gets the pair features of ``features.py``; a linear
+   scorer (``scorer.rank_score``) orders them; each entry keeps its best text.
+3. decide: ``scorer.confidence`` turns the best score and its margin over the
+   runner-up into a calibrated probability that the answer is right; below the
+   threshold the engine declines (the bot offers a human).
+
+The engine is immutable after ``build``, so concurrent reads need no lock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from .embedding import Embedder
+from .features import QueryView, pair_features
+from .lexical import Bm25Index
+from .scorer import DEFAULT_THRESHOLD, confidence, rank_scores
+from .text import char_ngrams, normalize, words
+from .types import Decision, Hit, KbDoc
+
+__all__ = ["DEFAULT_THRESHOLD", "AnswerEngine"]
+
+RECALL_TEXTS = 12
+_DEFAULT_EMBEDDER: Embedder | None = None
+
+
+def default_embedder() -> Embedder:
+    """The process-wide embedder (its cache survives rebuilds) used when build() gets none."""
+    global _DEFAULT_EMBEDDER
+    if _DEFAULT_EMBEDDER is None:
+        _DEFAULT_EMBEDDER = Embedder()
+    return _DEFAULT_EMBEDDER
+
+
+def _doc_texts(doc: KbDoc) -> list[str]:
+    """The texts an entry can be matched by: its standard question, then its similar questions."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for t in (doc.question, *doc.similar):
+        t = (t or "").strip()
+        if t and normalize(t) and t not in seen:
+            seen.add(t)
+            out.append(t)
+    return out
+
+
+class AnswerEngine:
+    """Immutable index over one snapshot of the published entries."""
+
+    def __init__(
+        self,
+        docs: Sequence[KbDoc],
+        texts: list[str],
+        text_entry: np.ndarray,
+        vectors: np.ndarray,
+        embedder: Embedder,
+    ) -> None:
+        self.docs = list(docs)
+        self.texts = texts
+        self.text_entry = text_entry
+        self.vectors = vectors
+        self.embedder = embedder
+        self.words_index = Bm25Index([words(t) for t in texts])
+        self.chars_index = Bm25Index([char_ngrams(t) for t in texts])
+        df: Counter[str] = Counter()
+        for t in texts:
+            df.update(set(normalize(t)))
+        n = max(1, len(texts))
+        self.char_idf = {c: math.log(1.0 + (n - k + 0.5) / (k + 0.5)) for c, k in df.items()}
+
+    @classmethod
+    def build(cls, docs: Sequence[KbDoc], embedder: Embedder | None = None) -> AnswerEngine:
+        """Index the entries; only texts the embedder has not seen before are embedded."""
+        embedder = embedder or default_embedder()
+        texts: list[str] = []
+        owner: list[int] = []
+        for i, doc in enumerate(docs):
+            for t in _doc_texts(doc):
+                texts.append(t)
+                owner.append(i)
+        vectors = embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+        return cls(docs, texts, np.array(owner, dtype=np.int32), vectors, embedder)
+
+    # -- scoring ---------------------------------------------------------------
+
+    def candidate_features(self, text: str) -> tuple[list[int], np.ndarray]:
+        """Recalled text indices and their pair-feature rows (also used by calibration)."""
+        if not self.texts or not normalize(text):
+            return [], np.zeros((0, 0))
+        q = QueryView.of(text)
+        cos = self.vectors @ self.embedder.embed_one(text)
+        sw = self.words_index.scores(q.words) / self.words_index.self_score(q.words)
+        sc = self.chars_index.scores(q.bigrams) / self.chars_index.self_score(q.bigrams)
+        fused = 2.0 * cos + 0.3 * sw + 0.3 * sc
+        k = min(RECALL_TEXTS, len(self.texts))
+        top = np.argpartition(-fused, k - 1)[:k]
+        top = top[np.argsort(-fused[top])]
+        rows = [
+            pair_features(q, self.texts[j], float(cos[j]), float(sw[j]), float(sc[j]), self.words_index, self.char_idf)
+            for j in top
+        ]
+        return [int(j) for j in top], np.array(rows, dtype=np.float64)
+
+    def rank(self, text: str, k: int = 5) -> list[Hit]:
+        """Best entries first, each with its calibrated confidence and best-matching text."""
+        idx, feats = self.candidate_features(text)
+        if not idx:
+            return []
+        scores = rank_scores(feats)
+        best: dict[int, tuple[float, int, int]] = {}  # entry -> (score, text index, row)
+        for row, (j, s) in enumerate(zip(idx, scores)):
+            e = int(self.text_entry[j])
+            if e not in best or s > best[e][0]:
+                best[e] = (float(s), j, row)
+        ordered = sorted(best.items(), key=lambda kv: -kv[1][0])
+        raw = [v[0] for _, v in ordered]
+        hits = []
+        for pos, (e, (s, j, row)) in enumerate(ordered[:k]):
+            other = raw[1] if pos == 0 else raw[0]
+            if len(raw) == 1:
+                other = s - 10.0  # alone: the margin is as large as it gets
+            hits.append(Hit(self.docs[e].entry_id, confidence(s, s - other, feats[row]), self.texts[j]))
+        return hits
+
+    def decide(self, text: str, threshold: float = DEFAULT_THRESHOLD) -> Decision:
+        """Answer with the best entry when its confidence reaches the threshold, else decline."""
+        candidates = self.rank(text, k=5)
+        hit = candidates[0] if candidates and candidates[0].score >= threshold else None
+        return Decision(hit=hit, candidates=candidates)
