@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.models import Conversation, Message
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time the hub stores is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,9 @@ class MessageView:
 
     @classmethod
     def of(cls, row: Message) -> MessageView:
-        return cls(row.id, row.conversation_id, row.sender, row.sender_name, row.text, row.created_at, row.meta or {})
+        return cls(
+            row.id, row.conversation_id, row.sender, row.sender_name, row.text, as_utc(row.created_at), row.meta or {}
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,7 +69,7 @@ class ConversationView:
     def of(cls, row: Conversation) -> ConversationView:
         return cls(
             row.id, row.citizen_id, row.channel, row.channel_user_id, row.status, row.owner,
-            row.agent_id, row.group, row.started_at,
+            row.agent_id, row.group, as_utc(row.started_at),
         )
 
 

@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
     async def start(app: Sanic) -> None:
         app.ctx.services = await build_services(settings)
         await app.ctx.services.bus.start()
+        # build the answer engine before the first citizen asks (the cold build embeds the whole KB)
+        app.add_task(app.ctx.services.answers.warm(), name="kb_warm_up")
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:

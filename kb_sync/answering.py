@@ -64,6 +64,9 @@ class AnswerService:
         assert self._engine is not None
         return self._engine, self._entries
 
+    async def warm(self) -> None:
+        await self._current()
+
     async def answer(self, text: str) -> AnswerOutcome:
         engine, entries = await self._current()
         decision = engine.decide(text, threshold=self.threshold)

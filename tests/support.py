@@ -13,7 +13,20 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def _test_redis_url() -> str:
+    """The Redis the suite uses; a private one is started when none answers (a bare machine)."""
+    from hub.redis_server import redis_answers, start_private_redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+    if redis_answers(url):
+        return url
+    _process, private = start_private_redis(ROOT / "var" / "test-redis", port=free_port())
+    return private.rsplit("/", 1)[0] + "/14"
+
+
+
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -98,3 +111,113 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+TEST_REDIS_URL = _test_redis_url()
+
+
+class ChatClient:
+    """A citizen's web chat, spoken over the real WebSocket protocol (tests and bench)."""
+
+    def __init__(self, base_url: str, visitor_id: str | None = None) -> None:
+        self.ws_url = base_url.replace("http://", "ws://") + "/ws/chat"
+        self.visitor_id = visitor_id
+        self.conversation_id: str | None = None
+        self.history: list[dict] = []
+        self.frames: list[dict] = []
+        self._ws = None
+
+    async def __aenter__(self) -> ChatClient:
+        import websockets
+
+        self._ws = await websockets.connect(self.ws_url, max_size=2**20)
+        await self.send_frame({"type": "hello", "visitor_id": self.visitor_id})
+        welcome = await self.next_frame("welcome")
+        self.visitor_id = welcome["visitor_id"]
+        self.conversation_id = welcome["conversation_id"]
+        self.history = welcome["history"]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._ws.close()
+
+    async def send_frame(self, frame: dict | str) -> None:
+        import json
+
+        await self._ws.send(frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False))
+
+    async def next_frame(self, kind: str | None = None, timeout: float = 15.0, where=None) -> dict:
+        """The next frame of `kind` (others are kept in `frames`)."""
+        import json
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {kind} frame within {timeout}s; saw {self.frames[-5:]}")
+            frame = json.loads(await asyncio.wait_for(self._ws.recv(), left))
+            self.frames.append(frame)
+            if (kind is None or frame["type"] == kind) and (where is None or where(frame)):
+                return frame
+
+    async def say(self, text: str) -> dict:
+        """Send a message; returns the ack's stored message."""
+        client_id = uuid.uuid4().hex
+        await self.send_frame({"type": "message", "text": text, "client_id": client_id})
+        ack = await self.next_frame("ack", where=lambda f: f["client_id"] == client_id)
+        return ack["message"]
+
+    async def reply_from(self, sender: str, timeout: float = 15.0) -> dict:
+        frame = await self.next_frame("message", timeout, where=lambda f: f["message"]["sender"] == sender)
+        return frame["message"]
+
+    async def ask(self, text: str) -> dict:
+        """Send a question and wait for the bot's (or system's) first reply to it."""
+        await self.say(text)
+        frame = await self.next_frame("message", where=lambda f: f["message"]["sender"] in {"bot", "system"})
+        return frame["message"]
+
+
+class AgentClient:
+    """An agent's console socket, logged in over the real HTTP API."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.base_url = base_url
+        self.username = username
+        self.password = password
+        self.frames: list[dict] = []
+        self._ws = None
+
+    async def __aenter__(self) -> AgentClient:
+        import httpx
+        import websockets
+
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            reply = await http.post("/api/login", json={"username": self.username, "password": self.password})
+            reply.raise_for_status()
+            token = reply.cookies.get("zwkf_session")
+        self._ws = await websockets.connect(
+            self.base_url.replace("http://", "ws://") + "/ws/agent", additional_headers={"Cookie": f"zwkf_session={token}"}
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._ws.close()
+
+    async def send(self, frame: dict) -> None:
+        import json
+
+        await self._ws.send(json.dumps(frame, ensure_ascii=False))
+
+    async def next_frame(self, kind: str, timeout: float = 15.0, where=None) -> dict:
+        import json
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {kind} frame within {timeout}s; saw {self.frames[-5:]}")
+            frame = json.loads(await asyncio.wait_for(self._ws.recv(), left))
+            self.frames.append(frame)
+            if frame["type"] == kind and (where is None or where(frame)):
+                return frame

@@ -1,13 +1,17 @@
 // Agent console: speaks the /ws/agent protocol (docs/design.md, "Agent console WebSocket").
 import {
-  wsUrl, uuid, el, formatTime, formatDateTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader,
+  wsUrl, uuid, el, formatTime, formatDateTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader, toMillis,
 } from "/static/common.js";
 
-const MAX_LEN = 1000;
+const MAX_LEN = 2000; // the hub's limit for agent replies (handoff.console.MAX_REPLY_CHARS)
 const REPLY_ACK_MS = 15000;
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 const AUTH_CLOSE_CODE = 4401;
+const PING_MS = 25000;
+// Error codes the hub sends for a failed accept / for a failed reply.
+const ACCEPT_ERRORS = new Set(["taken", "at_capacity"]);
+const REPLY_ERRORS = new Set(["empty", "too_long", "not_yours"]);
 const BASE_TITLE = "坐席工作台 - 政务云客服";
 
 const $ = (id) => document.getElementById(id);
@@ -40,8 +44,10 @@ const state = {
   online: false,
   attempts: 0,
   reconnectTimer: null,
+  pingTimer: null,
   queue: [],
   knownQueueIds: null,     // null until the first queue frame: no beep for what is already waiting
+  waitStart: new Map(),    // conversation_id -> local epoch ms the wait started
   queueInfo: new Map(),    // conversation_id -> last queue item (channel, name) for later tabs
   convs: new Map(),        // conversation_id -> Conversation
   orphans: new Map(),      // conversation_id -> [Message] that arrived before "assigned"
@@ -53,7 +59,7 @@ const state = {
 /* ------------------------------------------------------------------ helpers */
 
 function tsOf(value) {
-  const t = value ? Date.parse(value) : NaN;
+  const t = toMillis(value);
   return Number.isNaN(t) ? Date.now() : t;
 }
 
@@ -115,37 +121,38 @@ function beep() {
 
 /* -------------------------------------------------------------------- queue */
 
+/** Local epoch ms at which an item started waiting. */
+function waitingStart(item) {
+  const secs = Number(item.waiting_seconds);
+  if (item.waiting_seconds !== undefined && item.waiting_seconds !== null && Number.isFinite(secs)) {
+    return Date.now() - secs * 1000;
+  }
+  const t = toMillis(item.waiting_since);
+  return Number.isNaN(t) ? Date.now() : t;
+}
+
 function renderQueue(items) {
   const ids = new Set(items.map((it) => String(it.conversation_id)));
   const fresh = state.knownQueueIds ? [...ids].filter((id) => !state.knownQueueIds.has(id)) : [];
   state.knownQueueIds = ids;
   state.queue = items;
-  ui.queueList.textContent = "";
-  for (const item of items) {
+  // Update rows in place (keyed by conversation id) so a button under the pointer is never replaced.
+  const existing = new Map();
+  for (const li of ui.queueList.querySelectorAll(".queue-item")) {
+    if (ids.has(li.dataset.conversationId)) existing.set(li.dataset.conversationId, li);
+    else li.remove();
+  }
+  items.forEach((item, index) => {
     const id = String(item.conversation_id);
     state.queueInfo.set(id, item);
-    const accepting = state.pendingAccepts.has(id);
-    const btn = el("button", {
-      class: "btn btn-primary btn-sm accept-btn",
-      type: "button",
-      "data-testid": "accept-btn",
-      disabled: accepting,
-      onclick: () => accept(id),
-    }, accepting ? "接入中…" : "接入");
-    const li = el("li", {
-      class: `queue-item${fresh.includes(id) ? " is-new" : ""}`,
-      "data-testid": "queue-item",
-      dataset: { conversationId: id, channel: item.channel || "" },
-    },
-      el("div", { class: "qi-head" },
-        el("span", { class: "tag", text: channelLabel(item.channel) }),
-        el("span", { class: "qi-name", text: item.citizen_name || "访客" })),
-      el("span", { class: "wait", title: "等待时长", dataset: { since: item.waiting_since || "" } },
-        formatWaiting(item.waiting_since)),
-      el("div", { class: "last-text", title: item.last_text || "", text: item.last_text || "（暂无消息）" }),
-      btn);
-    ui.queueList.append(li);
-  }
+    let li = existing.get(id);
+    if (!li) {
+      li = buildQueueItem(id);
+      if (fresh.includes(id)) li.classList.add("is-new");
+    }
+    fillQueueItem(li, item);
+    if (ui.queueList.children[index] !== li) ui.queueList.insertBefore(li, ui.queueList.children[index] || null);
+  });
   const n = items.length;
   ui.queueEmpty.classList.toggle("hidden", n > 0);
   ui.queueCount.textContent = String(n);
@@ -154,10 +161,47 @@ function renderQueue(items) {
   if (fresh.length > 0) beep();
 }
 
+function buildQueueItem(id) {
+  return el("li", { class: "queue-item", "data-testid": "queue-item", dataset: { conversationId: id } },
+    el("div", { class: "qi-head" },
+      el("span", { class: "tag qi-channel" }),
+      el("span", { class: "qi-name" })),
+    el("span", { class: "wait", title: "等待时长" }),
+    el("div", { class: "last-text" }),
+    el("button", {
+      class: "btn btn-primary btn-sm accept-btn",
+      type: "button",
+      "data-testid": "accept-btn",
+      onclick: () => accept(id),
+    }, "接入"));
+}
+
+function fillQueueItem(li, item) {
+  const id = li.dataset.conversationId;
+  li.dataset.channel = item.channel || "";
+  li.querySelector(".qi-channel").textContent = channelLabel(item.channel);
+  li.querySelector(".qi-name").textContent = item.citizen_name || "访客";
+  const wait = li.querySelector(".wait");
+  // Keep the first estimate unless it moved by more than 2 s, so the clock never jitters.
+  const start = waitingStart(item);
+  const known = state.waitStart.get(id);
+  const since = known !== undefined && Math.abs(known - start) < 2000 ? known : start;
+  state.waitStart.set(id, since);
+  wait.dataset.since = String(since);
+  wait.textContent = formatWaiting(since);
+  const last = li.querySelector(".last-text");
+  last.textContent = item.last_text || "（暂无消息）";
+  last.title = item.last_text || "";
+  const btn = li.querySelector(".accept-btn");
+  const accepting = state.pendingAccepts.has(id);
+  btn.disabled = accepting;
+  btn.textContent = accepting ? "接入中…" : "接入";
+}
+
 function tickWaiting() {
   const now = Date.now();
   for (const node of ui.queueList.querySelectorAll(".wait[data-since]")) {
-    node.textContent = formatWaiting(node.dataset.since, now);
+    node.textContent = formatWaiting(Number(node.dataset.since), now);
   }
 }
 
@@ -258,6 +302,20 @@ function handleMessage(msg) {
   if (state.selected === id) renderConversation(false);
 }
 
+/** The hub acknowledges a stored reply: {"type":"ack","client_id","message"}. */
+function handleAck(frame) {
+  const msg = frame.message;
+  for (const conv of state.convs.values()) {
+    const idx = conv.local.findIndex((l) => l.clientId === frame.client_id);
+    if (idx >= 0) {
+      clearTimeout(conv.local[idx].timer);
+      conv.local.splice(idx, 1);
+    }
+  }
+  if (msg) handleMessage(msg);
+  else if (state.selected) renderConversation(false);
+}
+
 function handleClosed(frame) {
   const id = String(frame.conversation_id);
   const conv = state.convs.get(id);
@@ -269,42 +327,52 @@ function handleClosed(frame) {
   if (state.selected === id) renderConversation(false);
 }
 
+function failAccepts(convId) {
+  if (convId) state.pendingAccepts.delete(convId);
+  else state.pendingAccepts.clear();
+  renderQueue(state.queue);
+}
+
+/** Mark a waiting reply failed: by client_id when given, else the oldest one waiting. Returns true if found. */
+function failReply(clientId, convId, reason) {
+  for (const conv of state.convs.values()) {
+    if (convId && conv.id !== convId) continue;
+    const idx = clientId
+      ? conv.local.findIndex((l) => l.clientId === clientId)
+      : conv.local.findIndex((l) => l.state === "pending");
+    if (idx >= 0) {
+      const l = conv.local[idx];
+      clearTimeout(l.timer);
+      l.state = "failed";
+      l.reason = reason;
+      if (state.selected === conv.id) renderConversation(false);
+      return true;
+    }
+  }
+  return false;
+}
+
+function releaseBusy(convId) {
+  for (const conv of state.convs.values()) {
+    if (convId && conv.id !== convId) continue;
+    if (conv.busy) conv.busy = false;
+  }
+  if (state.selected) renderConversation(false);
+}
+
+// The hub's error frames carry {reason, code} only; frames on one socket are answered in order.
 function handleError(frame) {
   const reason = frame.reason || "操作失败，请稍后再试";
+  const code = frame.code || "";
   const convId = frame.conversation_id != null ? String(frame.conversation_id) : null;
-  // A failed accept: the conversation went to another agent or left the queue.
-  if (convId && state.pendingAccepts.delete(convId)) {
-    renderQueue(state.queue);
-  } else if (!convId && !frame.client_id && state.pendingAccepts.size > 0) {
-    state.pendingAccepts.clear();
-    renderQueue(state.queue);
+  if (ACCEPT_ERRORS.has(code) && state.pendingAccepts.size > 0) {
+    failAccepts(convId);
+  } else if (REPLY_ERRORS.has(code) && failReply(frame.client_id || null, convId, reason)) {
+    // marked on the bubble
+  } else if (state.pendingAccepts.size > 0 && !frame.client_id) {
+    failAccepts(convId);
   } else {
-    // Otherwise: a reply (matched by client_id, else the oldest one waiting) or a close.
-    let done = false;
-    for (const conv of state.convs.values()) {
-      if (convId && conv.id !== convId) continue;
-      const idx = frame.client_id
-        ? conv.local.findIndex((l) => l.clientId === frame.client_id)
-        : conv.local.findIndex((l) => l.state === "pending");
-      if (idx >= 0) {
-        const l = conv.local[idx];
-        clearTimeout(l.timer);
-        l.state = "failed";
-        l.reason = reason;
-        done = true;
-        if (state.selected === conv.id) renderConversation(false);
-        break;
-      }
-    }
-    if (!done) {
-      for (const conv of state.convs.values()) {
-        if (conv.busy && (!convId || conv.id === convId)) {
-          conv.busy = false;
-          if (conv.endText === "已转回机器人") { conv.ended = false; conv.endText = ""; }
-        }
-      }
-      if (state.selected) renderConversation(false);
-    }
+    releaseBusy(convId);
   }
   toast(reason);
 }
@@ -571,6 +639,7 @@ function handleFrame(frame) {
   switch (frame.type) {
     case "queue": renderQueue(Array.isArray(frame.items) ? frame.items : []); break;
     case "assigned": handleAssigned(frame); break;
+    case "ack": handleAck(frame); break;
     case "message": handleMessage(frame.message); break;
     case "closed": handleClosed(frame); break;
     case "error": handleError(frame); break;
@@ -588,6 +657,10 @@ function connect() {
     if (state.ws !== ws) return;
     state.attempts = 0;
     setOnline(true);
+    clearInterval(state.pingTimer);
+    state.pingTimer = setInterval(() => {
+      if (state.ws === ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
+    }, PING_MS);
   });
   ws.addEventListener("message", (ev) => {
     if (state.ws !== ws) return;
@@ -598,6 +671,7 @@ function connect() {
   ws.addEventListener("close", (ev) => {
     if (state.ws !== ws) return;
     state.ws = null;
+    clearInterval(state.pingTimer);
     if (ev.code === AUTH_CLOSE_CODE) {
       location.href = "/login?next=/agent";
       return;

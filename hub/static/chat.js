@@ -1,5 +1,5 @@
 // Citizen web chat: speaks the /ws/chat protocol (docs/design.md, "Web chat WebSocket").
-import { wsUrl, uuid, el, formatTime, appendLinkified } from "/static/common.js";
+import { wsUrl, uuid, el, formatTime, appendLinkified, toMillis } from "/static/common.js";
 
 const VISITOR_KEY = "zwkf_visitor_id";
 const MAX_LEN = 1000;
@@ -7,6 +7,7 @@ const ACK_TIMEOUT_MS = 15000;
 const WELCOME_TIMEOUT_MS = 10000;
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
+const PING_MS = 25000; // keeps idle sockets alive through proxies; the hub answers "pong"
 // Error codes for which sending the same text again cannot succeed.
 const NO_RETRY_CODES = new Set(["too_long", "bad_field", "bad_json", "empty", "sensitive"]);
 
@@ -33,6 +34,7 @@ const state = {
   attempts: 0,
   reconnectTimer: null,
   welcomeTimer: null,
+  pingTimer: null,
   humanTimer: null,
   rendered: new Map(),   // message id -> element
   pending: new Map(),    // client_id -> {el, text, timer}
@@ -62,7 +64,7 @@ function scrollToBottom() {
 }
 
 function tsOf(value) {
-  const t = value ? Date.parse(value) : NaN;
+  const t = toMillis(value);
   return Number.isNaN(t) ? Date.now() : t;
 }
 
@@ -180,7 +182,8 @@ function renderStatus(owner, queuePosition, agentName) {
   state.owner = owner;
   let text;
   if (owner === "queued") {
-    const n = Number.isInteger(queuePosition) ? queuePosition : null;
+    // queue_position is 1-based (the hub's ZRANK + 1): the people ahead are one fewer.
+    const n = Number.isInteger(queuePosition) ? Math.max(0, queuePosition - 1) : null;
     text = n === null ? "排队中，请稍候…" : `排队中，您前面还有 ${n} 人`;
   } else if (owner === "agent") {
     text = agentName ? `人工客服 ${agentName} 为您服务` : "人工客服为您服务";
@@ -190,6 +193,7 @@ function renderStatus(owner, queuePosition, agentName) {
   }
   ui.status.textContent = text;
   ui.status.dataset.owner = owner;
+  ui.status.dataset.queuePosition = owner === "queued" && Number.isInteger(queuePosition) ? String(queuePosition) : "";
   updateControls();
 }
 
@@ -338,6 +342,7 @@ function handleWelcome(frame) {
   scrollToBottom();
 }
 
+/** Match a server copy of a citizen message to a pending bubble: by meta.client_id, else by text. */
 function matchPendingFromHistory(msg) {
   const cid = msg.meta && msg.meta.client_id;
   if (cid && state.pending.has(cid)) return confirmPending(cid, msg);
@@ -382,8 +387,9 @@ function handleFrame(frame) {
     case "message": {
       const msg = frame.message;
       if (!msg) break;
-      if (msg.sender === "citizen" && msg.meta && msg.meta.client_id && state.pending.has(msg.meta.client_id)) {
-        confirmPending(msg.meta.client_id, msg);
+      const known = msg.id != null && state.rendered.has(String(msg.id));
+      if (msg.sender === "citizen" && !known && matchPendingFromHistory(msg)) {
+        // an echo of my own message (possibly ahead of its ack) confirmed the pending bubble
       } else {
         upsertMessage(msg, { append: true });
       }
@@ -398,7 +404,7 @@ function handleFrame(frame) {
       handleError(frame);
       break;
     default:
-      break; // unknown frame types are ignored
+      break; // "pong" and unknown frame types are ignored
   }
 }
 
@@ -420,6 +426,8 @@ function connect() {
     if (state.ws !== ws) return;
     ws.send(JSON.stringify({ type: "hello", visitor_id: state.visitorId || null }));
     state.welcomeTimer = setTimeout(() => { if (!state.ready) ws.close(); }, WELCOME_TIMEOUT_MS);
+    clearInterval(state.pingTimer);
+    state.pingTimer = setInterval(() => { if (state.ready) sendFrame({ type: "ping" }); }, PING_MS);
   });
   ws.addEventListener("message", (ev) => {
     if (state.ws !== ws) return;
@@ -430,6 +438,7 @@ function connect() {
   ws.addEventListener("close", () => {
     if (state.ws !== ws) return;
     clearTimeout(state.welcomeTimer);
+    clearInterval(state.pingTimer);
     state.ws = null;
     state.ready = false;
     updateControls();

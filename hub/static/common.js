@@ -45,10 +45,25 @@ export function el(tag, attrs, ...children) {
 
 function pad(n) { return String(n).padStart(2, "0"); }
 
+const NAIVE_ISO = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+
+/**
+ * Milliseconds since the epoch for a server timestamp, or NaN.
+ * Accepts ISO 8601 (a time without an offset is taken as UTC, which is what the hub stores),
+ * epoch seconds (e.g. the queue's waiting_since) or epoch milliseconds.
+ */
+export function toMillis(value) {
+  if (value === null || value === undefined || value === "") return NaN;
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === "number") return value < 1e12 ? value * 1000 : value;
+  const str = String(value).trim();
+  if (/^\d+(\.\d+)?$/.test(str)) return toMillis(Number(str));
+  return Date.parse(NAIVE_ISO.test(str) ? `${str.replace(" ", "T")}Z` : str);
+}
+
 function toDate(value) {
-  if (!value) return null;
-  const d = value instanceof Date ? value : new Date(value);
-  return Number.isNaN(d.getTime()) ? null : d;
+  const t = toMillis(value);
+  return Number.isNaN(t) ? null : new Date(t);
 }
 
 /** "14:05" today, "11-24 14:05" this year, else "2025-11-24 14:05". */

@@ -22,7 +22,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "e5", "bm25w", "bm25c", "dice", "qcov", "ccov",
     "qonlyf", "conlyf", "qonly", "conly",
     "cue_only", "cue_shared", "neg", "num", "lenratio",
-    "edit", "qchar_only", "cchar_only",
+    "edit", "qchar_only", "cchar_only", "csls", "qdens",
 )
 
 
@@ -65,6 +65,8 @@ def pair_features(
     cos_e5: float,
     bm25w: float,
     bm25c: float,
+    density: float,
+    qdens: float,
     words_index: Bm25Index,
     char_idf: dict[str, float],
 ) -> list[float]:
@@ -91,4 +93,5 @@ def pair_features(
         *intent_features(q.text, cand),
         abs(len(q.norm) - len(cn)) / max(len(q.norm), len(cn), 1),
         edit_similarity(q.norm, cn), qco, cco,
+        cos_e5 - 0.5 * (density + qdens), qdens,
     ]

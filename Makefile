@@ -1,0 +1,23 @@
+# The two commands: `make run` (the whole system) and `make test` (the whole suite).
+PY := .venv/bin/python
+
+.PHONY: setup run test bench lint evaluate
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	$(PY) -m hub.run
+
+test: setup
+	$(PY) -m pytest -p no:cacheprovider -rs
+
+bench: setup
+	$(PY) -m bench.chat_latency
+	$(PY) bench/answer_latency.py
+
+lint:
+	$(PY) -m ruff check .
+
+evaluate: setup
+	$(PY) -m kb_sync.evaluate $(or $(DIR),kb_sync/demo)

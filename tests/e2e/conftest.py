@@ -1,0 +1,69 @@
+"""A real browser for the end-to-end tests: pip's Playwright driving Debian's Chromium.
+
+Playwright's own browser download is not available here, so the system Chromium at
+/usr/bin/chromium is launched through `executable_path`. One browser per session; every
+test gets fresh, isolated contexts (cookies, localStorage) from `new_context`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+
+CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+# Generous enough for a cold Rasa/KB answer, short enough that a broken page fails quickly.
+DEFAULT_TIMEOUT_MS = 20_000
+
+NewContext = Callable[..., Awaitable["BrowserContext"]]  # noqa: F821
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (setup installs Debian's chromium package)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def new_context(browser) -> AsyncIterator[NewContext]:
+    """A factory of fresh browser contexts (one per person in the test), closed afterwards."""
+    contexts = []
+
+    async def make(base_url: str, **options):
+        context = await browser.new_context(
+            base_url=base_url, locale="zh-CN", viewport={"width": 1280, "height": 860}, **options
+        )
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        await context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

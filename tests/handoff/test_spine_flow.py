@@ -1,0 +1,131 @@
+"""The spine end to end over the real sockets: a trained Rasa model, two hub workers,
+the KB, the queue, an agent, and back to the bot."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from hub.db import make_engine
+from hub.models import ConversationEvent, Message
+from tests.conftest import RunningSystem
+from tests.support import AgentClient, ChatClient
+
+
+async def _count_messages(database_url: str, conversation_id: str) -> int:
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(select(func.count(Message.id)).where(Message.conversation_id == conversation_id))
+            return int(result.scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def test_a_paraphrase_is_answered_from_the_kb(system: RunningSystem) -> None:
+    async with ChatClient(system.hub_url) as citizen:
+        reply = await citizen.ask("居住证每年都要去签一次吗")
+    assert reply["sender"] == "bot"
+    assert reply["meta"]["kb_entry_id"] == "D002"
+    assert "签注" in reply["text"]
+
+
+async def test_an_unrelated_question_gets_a_polite_decline_not_a_wrong_answer(system: RunningSystem) -> None:
+    async with ChatClient(system.hub_url) as citizen:
+        reply = await citizen.ask("量子纠缠的原理是什么")
+    assert reply["sender"] == "bot"
+    assert "kb_entry_id" not in reply["meta"]
+    assert "人工" in reply["text"]
+
+
+async def test_two_fallbacks_in_a_row_put_the_citizen_in_the_queue(system: RunningSystem) -> None:
+    async with ChatClient(system.hub_url) as citizen:
+        first = await citizen.ask("火星上的土豆好吃吗")
+        assert first["meta"].get("declined") is True
+        await citizen.say("宇宙的尽头是什么颜色")
+        state = await citizen.next_frame("state", where=lambda f: f["owner"] == "queued")
+        assert state["queue_position"] >= 1
+
+
+async def test_handoff_to_an_agent_and_back_to_the_bot(system: RunningSystem) -> None:
+    """Citizen on worker 1, agent on worker 0: live events cross workers through Redis."""
+    citizen_url, agent_url = system.hub_urls[1], system.hub_urls[0]
+    async with ChatClient(citizen_url) as citizen, AgentClient(agent_url, "agent2", "agent2pass") as agent:
+        await citizen.ask("公积金怎么提取")
+        await citizen.say("我要转人工")
+        queued = await citizen.next_frame("state", where=lambda f: f["owner"] == "queued")
+        assert queued["queue_position"] >= 1
+        conv = citizen.conversation_id
+        await agent.next_frame("queue", where=lambda f: any(i["conversation_id"] == conv for i in f["items"]))
+
+        await agent.send({"type": "accept", "conversation_id": conv})
+        assigned = await agent.next_frame("assigned", where=lambda f: f["conversation_id"] == conv)
+        senders = [m["sender"] for m in assigned["transcript"]]
+        assert "bot" in senders and "citizen" in senders  # the bot's part of the transcript too
+        assert assigned["screen_pop"]["citizen"]["visitor_id"] == citizen.visitor_id
+        assert assigned["screen_pop"]["citizen"]["channel"] == "web"
+        state = await citizen.next_frame("state", where=lambda f: f["owner"] == "agent")
+        assert state["agent_name"] == "李强"
+
+        await agent.send({"type": "reply", "conversation_id": conv, "text": "您好，我来帮您查公积金", "client_id": "x"})
+        reply = await citizen.reply_from("agent")
+        assert reply["text"] == "您好，我来帮您查公积金" and reply["sender_name"] == "李强"
+
+        # while the agent owns the conversation the bot stays silent
+        await citizen.say("好的谢谢，我的账号是多少")
+        forwarded = await agent.next_frame("message", where=lambda f: f["message"]["sender"] == "citizen")
+        assert forwarded["message"]["text"] == "好的谢谢，我的账号是多少"
+        await asyncio.sleep(1.5)
+        assert not [f for f in citizen.frames[-5:] if f["type"] == "message" and f["message"]["sender"] == "bot"]
+
+        await agent.send({"type": "close", "conversation_id": conv})
+        await citizen.next_frame("state", where=lambda f: f["owner"] == "bot")
+        answer = await citizen.ask("护照丢了怎么办")
+        assert answer["sender"] == "bot" and answer["meta"].get("kb_entry_id")
+
+    engine = make_engine(system.database_url)
+    try:
+        async with engine.connect() as conn:
+            kinds = (
+                await conn.execute(
+                    select(ConversationEvent.kind).where(ConversationEvent.conversation_id == conv).order_by(ConversationEvent.id)
+                )
+            ).scalars().all()
+    finally:
+        await engine.dispose()
+    assert kinds == ["request_human", "assign", "close"]
+
+
+async def test_reload_resumes_the_same_conversation_with_its_history(system: RunningSystem) -> None:
+    async with ChatClient(system.hub_url) as first:
+        await first.ask("营业执照怎么办理")
+        visitor, conversation = first.visitor_id, first.conversation_id
+    async with ChatClient(system.hub_urls[1], visitor_id=visitor) as again:
+        assert again.conversation_id == conversation
+        texts = [m["text"] for m in again.history]
+        assert "营业执照怎么办理" in texts
+        assert any(m["sender"] == "bot" for m in again.history)
+
+
+async def test_bad_frames_get_errors_and_store_nothing(system: RunningSystem) -> None:
+    async with ChatClient(system.hub_url) as citizen:
+        await citizen.ask("你好")
+        before = await _count_messages(system.database_url, citizen.conversation_id)
+        for bad in ["{not json", '{"type": "message", "text": "hi"}', '{"type": "message", "text": "' + "长" * 1200 + '", "client_id": "c"}']:
+            await citizen.send_frame(bad)
+            error = await citizen.next_frame("error")
+            assert error["reason"]
+        assert await _count_messages(system.database_url, citizen.conversation_id) == before
+
+
+async def test_a_message_is_stored_before_it_is_acknowledged(system: RunningSystem) -> None:
+    async with ChatClient(system.hub_url) as citizen:
+        stored = await citizen.say("不动产登记要多久")
+        engine = make_engine(system.database_url)
+        try:
+            async with engine.connect() as conn:
+                row = (await conn.execute(select(Message.text).where(Message.id == stored["id"]))).scalar_one()
+        finally:
+            await engine.dispose()
+        assert row == "不动产登记要多久"
