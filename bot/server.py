@@ -78,6 +78,7 @@ def rasa_env(action_url: str, redis_url: str, key_prefix: str | None = None) -> 
     env.setdefault("PYTHONWARNINGS", "ignore")  # Rasa's deps' deprecation noise
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("SANIC_WORKERS", "1")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")  # Rasa pins SQLAlchemy 1.4
     return env
 
 

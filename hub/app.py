@@ -156,4 +156,8 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
             return
         await services_of(request).console.serve(ws, user)
 
+    from hub.routes import blueprints
+
+    for blueprint in blueprints():
+        app.blueprint(blueprint)
     return app

@@ -44,7 +44,20 @@ def build_action_registry(dispatcher: Dispatcher, answers: AnswerService) -> Act
     async def action_handoff(call: ActionCall) -> ActionResult:
         return await hand_off(call, call.intent or "request_human")
 
+    async def action_lookup_citizen(call: ActionCall) -> ActionResult:
+        """Tell Rasa who is writing (the CRM profile's name), so the greeting can use it."""
+        conversation = await dispatcher.conversations.get(call.sender_id)
+        citizen = await dispatcher.citizens.get(conversation.citizen_id) if conversation else None
+        name = citizen.name if citizen and citizen.name else None
+        return ActionResult(
+            events=[
+                {"event": "slot", "name": "citizen_name", "value": name},
+                {"event": "slot", "name": "citizen_known", "value": name is not None},
+            ]
+        )
+
     registry.register("action_kb_answer", action_kb_answer)
+    registry.register("action_lookup_citizen", action_lookup_citizen)
     registry.register("action_out_of_scope", action_out_of_scope)
     registry.register("action_handoff", action_handoff)
     return registry

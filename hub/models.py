@@ -133,6 +133,50 @@ class KbEntry(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
+    # added in 0002 (KB editor)
+    short_answer: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class KbEntryVersion(Base):
+    """Every save of an entry: who, when, the full snapshot and a readable diff against the previous one.
+
+    Kept after the entry is deleted (no foreign key), so the history survives."""
+
+    __tablename__ = "kb_entry_versions"
+    __table_args__ = (UniqueConstraint("entry_id", "number", name="uq_kb_version_entry_number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(36), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))  # create/edit/publish/draft/archive/move/rollback/import/delete
+    editor: Mapped[str] = mapped_column(String(64), default="")
+    snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    diff: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class KbFeedback(Base):
+    """A citizen's thumbs up / down on one bot answer (one vote per message; the latest wins)."""
+
+    __tablename__ = "kb_feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    visitor_id: Mapped[str] = mapped_column(String(128))
+    vote: Mapped[str] = mapped_column(String(8))  # up / down
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class KbUnansweredResolved(Base):
+    """A citizen question (normalised) an editor has dealt with: it leaves the 未解决问题 list."""
+
+    __tablename__ = "kb_unanswered_resolved"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text_key: Mapped[str] = mapped_column(String(500), index=True)
+    entry_id: Mapped[str | None] = mapped_column(String(36))
+    resolved_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditLog(Base):

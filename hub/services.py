@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import ActionRegistry, RasaClient
 from channels.web import WebChannel
@@ -28,6 +28,7 @@ from kb_sync import AnswerService, KbStore
 class Services:
     settings: Settings
     engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
     redis: aioredis.Redis
     keys: Keys
     bus: EventBus
@@ -120,6 +121,6 @@ async def build_services(settings: Settings) -> Services:
     bus.subscribe(console.on_event)
     accounts = Accounts(sessions, redis, keys, int(settings.get("hub.session_hours", 12)))
     return Services(
-        settings, engine, redis, keys, bus, accounts, conversations, citizens, ownership, kb, answers, rasa,
+        settings, engine, sessions, redis, keys, bus, accounts, conversations, citizens, ownership, kb, answers, rasa,
         dispatcher, actions, web, console,
     )

@@ -11,6 +11,7 @@
 #
 # Env: ZWKF_SKIP_APT=1 skips Debian packages; ZWKF_SKIP_TRAIN=1 skips training.
 set -euo pipefail
+export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -4,8 +4,9 @@
 
 What is fitted, and on what: the ranking weights (one per pair feature, a
 conditional logit over each query's recalled candidates), the confidence model
-(bias + eight weights over a quadratic in score, margin, embedding similarity and cue mismatch) and the shipped threshold (the lowest one whose ``wrong``
-stays under ``--wrong``).  The shipped numbers were fitted on
+(bias + eight weights over a quadratic in score, margin, embedding similarity and
+cue mismatch) and the shipped threshold (the lowest one whose ``wrong`` stays
+under ``--wrong``).  The shipped numbers were fitted on
 shared/eval/faq-tianchi-train; to check they are not tied to its topics the
 script also reports a two-fold split by branch (fit on half the branches, score the
 other half).  Nothing is keyed by entry id or query text.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -86,21 +88,29 @@ def fit(data: Data, mask: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict
     """Fit rank weights, confidence model on the masked queries."""
     groups = [
         ((r - mean) / std, y / y.sum())
-        for r, y, m in zip(data.rows, data.labels, mask)
+        for r, y, m in zip(data.rows, data.labels, mask, strict=True)
         if m and len(r) and y.sum() > 0
     ]
     w = _clogit(groups, len(FEATURE_NAMES))
-    x, y = _decision_rows(data, mean, std, w, cap=None)
+    x, y = _decision_rows(data, mean, std, w, cap=None, e5_cap=1e9)
     cap = float(np.quantile(x[:, 1][x[:, 1] < 1e8], 0.99))
-    x, y = _decision_rows(data, mean, std, w, cap=cap)
+    e5_cap = 1e9
+    for _ in range(2):  # clamp where the quadratics peak, then refit
+        x, y = _decision_rows(data, mean, std, w, cap=cap, e5_cap=e5_cap)
+        c = _logreg(x[mask], y[mask])
+        if c[6] < 0:
+            cap = min(cap, -c[1] / (2 * c[6]))
+        if c[3] < 0:
+            e5_cap = min(e5_cap, -c[2] / (2 * c[3]))
+    x, y = _decision_rows(data, mean, std, w, cap=cap, e5_cap=e5_cap)
     c = _logreg(x[mask], y[mask])
-    return {"w": w, "conf": c, "cap": cap}
+    return {"w": w, "conf": c, "cap": cap, "e5_cap": e5_cap}
 
 
-def _decision_rows(data: Data, mean, std, w, cap) -> tuple[np.ndarray, np.ndarray]:
+def _decision_rows(data: Data, mean, std, w, cap, e5_cap) -> tuple[np.ndarray, np.ndarray]:
     """Per query: the confidence model's terms for its best entry, and whether that entry is right."""
     xs, ys = [], []
-    for r, ents, lab in zip(data.rows, data.entries, data.labels):
+    for r, ents, lab in zip(data.rows, data.entries, data.labels, strict=True):
         if not len(r):
             xs.append(np.zeros(8))
             ys.append(0.0)
@@ -114,14 +124,14 @@ def _decision_rows(data: Data, mean, std, w, cap) -> tuple[np.ndarray, np.ndarra
         order = sorted(best.values(), key=lambda k: -s[k])
         top = order[0]
         margin = s[top] - s[order[1]] if len(order) > 1 else 1e9
-        xs.append(decision_terms(s[top], margin, z[top], cap if cap is not None else 1e9))
+        xs.append(decision_terms(s[top], margin, z[top], cap if cap is not None else 1e9, e5_cap))
         ys.append(lab[top])
     return np.array(xs), np.array(ys)
 
 
 def figures(data: Data, mean, std, model: dict, mask: np.ndarray, thresholds) -> dict:
     """top1 and (answered_right, declined_right, wrong) per threshold over the masked queries."""
-    x, right = _decision_rows(data, mean, std, model["w"], model["cap"])
+    x, right = _decision_rows(data, mean, std, model["w"], model["cap"], model["e5_cap"])
     c = model["conf"]
     p = 1.0 / (1.0 + np.exp(-(x @ c[:-1] + c[-1])))
     has = np.array(data.expected)
@@ -135,6 +145,13 @@ def figures(data: Data, mean, std, model: dict, mask: np.ndarray, thresholds) ->
             round(float((a & ~right)[mask].mean()), 4),
         )
     return out
+
+
+def _array(name: str, values: np.ndarray, fmt: str) -> str:
+    """A numpy array literal, wrapped to fit the line length."""
+    body = textwrap.fill(", ".join(format(float(v), fmt) for v in values), 100, initial_indent="    ",
+                         subsequent_indent="    ")
+    return f"{name} = np.array([\n{body},\n])"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,12 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, train in (("A->B", half), ("B->A", ~half)):
         m = fit(data, train, mean, std)
         print(f"branch split {name}:", figures(data, mean, std, m, ~train, grid), file=sys.stderr)
-    fmt = ", ".join
-    print(f"FEAT_MEAN = np.array([{fmt(f'{v:.6g}' for v in mean)}])")
-    print(f"FEAT_STD = np.array([{fmt(f'{v:.6g}' for v in std)}])")
-    print(f"RANK_WEIGHTS = np.array([{fmt(f'{v:.4f}' for v in model['w'])}])")
     c = model["conf"]
-    print(f"CONF_WEIGHTS = np.array([{fmt(f'{v:.4f}' for v in c[:-1])}])\nCONF_BIAS = {c[-1]:.4f}")
+    print(_array("FEAT_MEAN", mean, ".6g"))
+    print(_array("FEAT_STD", std, ".6g"))
+    print(_array("RANK_WEIGHTS", model["w"], ".4f"))
+    print(_array("CONF_WEIGHTS", c[:-1], ".4f"))
+    print(f"CONF_BIAS = {c[-1]:.4f}")
+    print(f"E5_CAP = {model['e5_cap']:.4f}")
     print(f"MARGIN_CAP = {model['cap']:.4f}\nDEFAULT_THRESHOLD = {threshold}")
     return 0
 

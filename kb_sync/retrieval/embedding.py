@@ -16,6 +16,7 @@ import numpy as np
 
 Encoder = Callable[[list[str]], np.ndarray]
 
+QUERY_CACHE_LIMIT = 50_000  # texts; ~75 MB of 384-d float32 vectors
 _MODEL_LOCK = threading.Lock()
 _MODELS: dict[str, Encoder] = {}
 
@@ -88,18 +89,18 @@ class Embedder:
             chunk = missing[i : i + self._batch]
             vecs = self._encode(chunk)
             with self._lock:
-                self._cache.update(zip(chunk, vecs))
+                self._cache.update(zip(chunk, vecs, strict=True))
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
 
     def embed_one(self, text: str) -> np.ndarray:
-        """One text's vector (queries are cached too: citizens repeat themselves)."""
+        """One text's vector; queries are cached too (citizens repeat themselves) while the cache is small."""
         v = self._cache.get(text)
         if v is None:
             v = self._encode([text])[0]
             with self._lock:
-                if len(self._cache) < 200_000:
+                if len(self._cache) < QUERY_CACHE_LIMIT:
                     self._cache[text] = v
         return v
 

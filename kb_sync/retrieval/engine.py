@@ -147,7 +147,7 @@ class AnswerEngine:
             return []
         scores = rank_scores(feats)
         best: dict[int, tuple[float, int, int]] = {}  # entry -> (score, text index, row)
-        for row, (j, s) in enumerate(zip(idx, scores)):
+        for row, (j, s) in enumerate(zip(idx, scores, strict=True)):
             e = int(self.text_entry[j])
             if e not in best or s > best[e][0]:
                 best[e] = (float(s), j, row)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from .intent import intent_features
 from .lexical import Bm25Index
 from .text import char_ngrams, normalize, words

@@ -13,10 +13,14 @@ import threading
 import unicodedata
 from functools import lru_cache
 
-_PUNCT = re.compile(r"[\s\u3000!-/:-@\[-`{-~\u3001-\u3003\u3008-\u3011\u3014-\u301f\uff01-\uff0f\uff1a-\uff20\u2018-\u201f\u2026\u00b7]+")
+_PUNCT = re.compile(
+    r"[\s\u3000!-/:-@\[-`{-~\u3001-\u3003\u3008-\u3011\u3014-\u301f"
+    r"\uff01-\uff0f\uff1a-\uff20\u2018-\u201f\u2026\u00b7]+"
+)
 # Politeness and filler that never changes what is being asked.
 _FILLER = re.compile(
-    r"^(?:(?:你好|您好|请问一下|请问|麻烦问一下|问一下|想问一下|我想问一下|我想知道|想知道|咨询一下|我想咨询|医生|大夫|老师)[,，:： ]*)+"
+    r"^(?:(?:你好|您好|请问一下|请问|麻烦问一下|问一下|想问一下|我想问一下|我想知道|想知道|咨询一下|我想咨询"
+    r"|老师|工作人员)[,，:： ]*)+"
 )
 _TRAILING = re.compile(r"(?:呢|啊|呀|吧|哈|哦|嘛|了)+$")
 

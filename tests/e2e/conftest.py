@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from playwright.async_api import expect
 
 from tests.support import ROOT
 
@@ -28,17 +29,24 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 # Generous enough for a cold Rasa/KB answer, short enough that a broken page fails quickly.
 DEFAULT_TIMEOUT_MS = 20_000
 
+expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
+
 NewContext = Callable[..., Awaitable["BrowserContext"]]  # noqa: F821
 
 
 @pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[object]:
+def chromium_path() -> str:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (setup installs Debian's chromium package)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium_path: str) -> AsyncIterator[object]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        chromium = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
         try:
             yield chromium
         finally:
@@ -47,20 +55,26 @@ async def browser() -> AsyncIterator[object]:
 
 @pytest.fixture
 async def new_context(browser) -> AsyncIterator[NewContext]:
-    """A factory of fresh browser contexts (one per person in the test), closed afterwards."""
+    """A factory of fresh browser contexts (one per person in the test), closed afterwards.
+
+    An uncaught JavaScript exception on any page fails the test at teardown.
+    """
     contexts = []
+    page_errors: list[str] = []
 
     async def make(base_url: str, **options):
         context = await browser.new_context(
             base_url=base_url, locale="zh-CN", viewport={"width": 1280, "height": 860}, **options
         )
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        context.on("page", lambda page: page.on("pageerror", lambda exc: page_errors.append(f"{page.url}: {exc}")))
         contexts.append(context)
         return context
 
     yield make
     for context in contexts:
         await context.close()
+    assert not page_errors, f"uncaught JavaScript errors: {page_errors}"
 
 
 @pytest.fixture(scope="session")

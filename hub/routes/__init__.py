@@ -1,0 +1,18 @@
+"""Feature blueprints mounted on the hub app. Each module exposes `bp` (a sanic.Blueprint);
+its handlers reach the worker's services through `request.app.ctx.services`."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from sanic import Blueprint
+
+# One line per feature module (keep sorted).
+MODULES: list[str] = [
+    "kb",
+    "wechat",
+]
+
+
+def blueprints() -> list[Blueprint]:
+    return [import_module(f"hub.routes.{name}").bp for name in MODULES]

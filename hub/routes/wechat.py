@@ -1,0 +1,127 @@
+"""The WeChat Official Account server URL (`GET`/`POST /wechat`) and the channel's wiring.
+
+The channel is built from the worker's services once the server has started and registered
+with the Dispatcher, so bot, system and agent messages of WeChat conversations reach it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sanic import Blueprint, Request, Sanic, response
+from sanic.response import HTTPResponse
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from channels.wechat import WeChatAPI, WeChatChannel, WeChatConfig
+from hub.models import CitizenIdentity
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("wechat")
+
+
+class HubRecords:
+    """System notes on a conversation (recorded, then published like the Dispatcher's own
+    messages so the agent console shows them) and what WeChat tells us about a citizen."""
+
+    def __init__(self, services: Any) -> None:
+        self._services = services
+
+    async def note(
+        self, conversation_id: str, text: str, meta: dict[str, Any], *, channel_message_id: str | None = None
+    ) -> bool:
+        services = self._services
+        conversation = await services.conversations.get(conversation_id)
+        if conversation is None:
+            return False
+        message, is_new = await services.conversations.record(
+            conversation.id, conversation.channel, "system", text, channel_message_id=channel_message_id, meta=meta
+        )
+        if is_new:
+            state = await services.ownership.state(conversation.id)
+            await services.bus.publish(
+                "message",
+                conversation_id=conversation.id,
+                channel=conversation.channel,
+                agent_id=state.agent_id,
+                message=message.to_json(),
+            )
+        return is_new
+
+    async def set_profile(self, citizen_id: int, *, name: str | None, unionid: str | None) -> None:
+        services = self._services
+        if name:
+            await services.citizens.update(citizen_id, name=name)
+        if unionid:
+            # Workaround until crm exposes CitizenDirectory.link(citizen_id, kind, value).
+            try:
+                async with services.sessions() as session, session.begin():
+                    found = await session.execute(
+                        select(CitizenIdentity.citizen_id).where(
+                            CitizenIdentity.kind == "wechat_unionid", CitizenIdentity.value == unionid
+                        )
+                    )
+                    if found.scalar_one_or_none() is None:
+                        session.add(CitizenIdentity(citizen_id=citizen_id, kind="wechat_unionid", value=unionid[:128]))
+            except IntegrityError:
+                pass  # another worker linked it at the same moment
+
+
+def _channel(request: Request) -> WeChatChannel | None:
+    return getattr(request.app.ctx, "wechat", None)
+
+
+def _reply(status: int, body: str, content_type: str) -> HTTPResponse:
+    return response.text(body, status=status, content_type=content_type)
+
+
+@bp.after_server_start
+async def start_wechat(app: Sanic) -> None:
+    services = app.ctx.services
+    config = WeChatConfig.from_settings(services.settings)
+    app.ctx.wechat_config = config
+    if not config.enabled:
+        return
+    api = WeChatAPI(config, services.redis, services.keys.prefix)
+    records = HubRecords(services)
+    channel = WeChatChannel(config, services.dispatcher, records, services.redis, services.keys.prefix, api)
+    services.dispatcher.register_channel(channel)
+    app.ctx.wechat = channel
+    log.info("WeChat channel ready (%s mode)", config.mode)
+
+
+@bp.before_server_stop
+async def stop_wechat(app: Sanic) -> None:
+    channel = getattr(app.ctx, "wechat", None)
+    if channel is not None:
+        await channel.aclose()
+
+
+def _not_ready(request: Request) -> HTTPResponse:
+    config = getattr(request.app.ctx, "wechat_config", None)
+    if config is not None and not config.enabled:
+        return response.json({"reason": "微信公众号渠道未启用。", "code": "disabled"}, status=404)
+    return response.json({"reason": "服务正在启动，请稍后重试。", "code": "starting"}, status=503)
+
+
+@bp.get("/wechat")
+async def wechat_verify(request: Request) -> HTTPResponse:
+    channel = _channel(request)
+    if channel is None:
+        return _not_ready(request)
+    reply = channel.verify(request.args)
+    return _reply(reply.status, reply.body, reply.content_type)
+
+
+@bp.post("/wechat")
+async def wechat_push(request: Request) -> HTTPResponse:
+    channel = _channel(request)
+    if channel is None:
+        return _not_ready(request)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > channel.config.max_body_bytes:
+        return _reply(413, f"请求体过大（上限 {channel.config.max_body_bytes} 字节）。", "text/plain; charset=utf-8")
+    reply = await channel.receive(request.args, request.body or b"")
+    return _reply(reply.status, reply.body, reply.content_type)

@@ -1,0 +1,333 @@
+"""A local stand-in for WeChat: its API server, its signed pushes, and a small fake Rasa.
+
+`FakeWeChat` serves `/cgi-bin/token`, `/cgi-bin/message/custom/send`, `/cgi-bin/user/info`
+and `/cgi-bin/menu/create` on a free loopback port (stdlib, in a thread) with WeChat's real
+error codes: 40013 (bad appid), 40001 (invalid token), 42001 (expired token), 45015
+(48-hour window closed), -1 (system busy). Switches expire tokens, close a citizen's window
+or make the next calls busy.
+
+`Platform` builds the requests WeChat's servers send to ours: signatures computed as
+`wechatpy.utils.check_signature` checks them, safe-mode bodies encrypted with
+`wechatpy.crypto.WeChatCrypto`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import WeChatSigner, check_signature
+
+APP_ID = "wx1234567890abcdef"
+APP_SECRET = "s3cr3t-for-tests"
+TOKEN = "zwkf_test_token"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
+ACCOUNT = "gh_0123456789ab"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[_Server, threading.Thread]:
+    server = _Server(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return server, thread
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_args: Any) -> None:
+        return None
+
+    def _json(self, payload: Any, status: int = 200) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+
+@dataclass
+class FakeWeChat:
+    """WeChat's API server, in-process. All state is guarded by one lock (server threads)."""
+
+    token_ttl: int = 7200
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    menus: list[dict[str, Any]] = field(default_factory=list)
+    nicknames: dict[str, str] = field(default_factory=dict)
+    unionids: dict[str, str] = field(default_factory=dict)
+    token_fetches: int = 0
+    calls: list[tuple[str, int]] = field(default_factory=list)  # (path, errcode)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[str, str] = {}  # token -> "ok" / "expired" / "invalid"
+        self._closed: set[str] = set()
+        self._busy = 0
+        self._delay = 0.0
+        self._server: _Server | None = None
+
+    # -- switches --------------------------------------------------------------------------
+
+    def expire_tokens(self) -> None:
+        with self._lock:
+            self._tokens = {token: "expired" for token in self._tokens}
+
+    def invalidate_tokens(self) -> None:
+        with self._lock:
+            self._tokens = {token: "invalid" for token in self._tokens}
+
+    def close_window(self, openid: str) -> None:
+        """The citizen last wrote more than 48 hours ago: 45015 for customer-service messages."""
+        with self._lock:
+            self._closed.add(openid)
+
+    def busy(self, calls: int) -> None:
+        """The next `calls` API calls answer -1 (system busy)."""
+        with self._lock:
+            self._busy = calls
+
+    def sent_to(self, openid: str) -> list[str]:
+        with self._lock:
+            return [m["text"]["content"] for m in self.sent if m.get("touser") == openid]
+
+    # -- server ----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeWeChat:
+        fake = self
+
+        class Handler(_Handler):
+            def do_GET(self) -> None:  # noqa: N802
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                fake._handle(self, "POST")
+
+        self._server, _thread = _serve(Handler)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _handle(self, request: _Handler, method: str) -> None:
+        parsed = urllib.parse.urlparse(request.path)
+        query = {key: values[0] for key, values in urllib.parse.parse_qs(parsed.query).items()}
+        body = request._body()
+        payload = self._answer(parsed.path, method, query, body)
+        with self._lock:
+            self.calls.append((parsed.path, int(payload.get("errcode") or 0)))
+        request._json(payload)
+
+    def _answer(self, path: str, method: str, query: dict[str, str], body: bytes) -> dict[str, Any]:
+        if path == "/cgi-bin/token":
+            if query.get("appid") != APP_ID:
+                return {"errcode": 40013, "errmsg": "invalid appid"}
+            if query.get("secret") != APP_SECRET:
+                return {"errcode": 40125, "errmsg": "invalid appsecret"}
+            with self._lock:
+                self.token_fetches += 1
+                token = f"TOKEN_{self.token_fetches}_" + "".join(random.choices(string.ascii_letters, k=16))
+                self._tokens[token] = "ok"
+            return {"access_token": token, "expires_in": self.token_ttl}
+        with self._lock:
+            if self._busy > 0:
+                self._busy -= 1
+                return {"errcode": -1, "errmsg": "system error"}
+            state = self._tokens.get(query.get("access_token", ""))
+        if state is None or state == "invalid":
+            return {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}
+        if state == "expired":
+            return {"errcode": 42001, "errmsg": "access_token expired"}
+        if path == "/cgi-bin/message/custom/send" and method == "POST":
+            try:
+                message = json.loads(body.decode("utf-8"))
+            except ValueError:
+                return {"errcode": 47001, "errmsg": "data format error"}
+            with self._lock:
+                if message.get("touser") in self._closed:
+                    return {"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"}
+                self.sent.append(message)
+            return {"errcode": 0, "errmsg": "ok"}
+        if path == "/cgi-bin/user/info":
+            openid = query.get("openid", "")
+            info: dict[str, Any] = {"subscribe": 1, "openid": openid, "nickname": self.nicknames.get(openid, "")}
+            if openid in self.unionids:
+                info["unionid"] = self.unionids[openid]
+            return info
+        if path == "/cgi-bin/menu/create" and method == "POST":
+            with self._lock:
+                self.menus.append(json.loads(body.decode("utf-8")))
+            return {"errcode": 0, "errmsg": "ok"}
+        return {"errcode": 40066, "errmsg": "invalid url"}
+
+
+class FakeRasa:
+    """Rasa's REST webhook: echoes `收到：<text>`; a text with 慢 makes it sleep `slow_seconds`;
+    a text with 两条 answers with two messages."""
+
+    def __init__(self, slow_seconds: float = 2.5) -> None:
+        self.slow_seconds = slow_seconds
+        self.received: list[str] = []
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeRasa:
+        fake = self
+
+        class Handler(_Handler):
+            def do_GET(self) -> None:  # noqa: N802
+                self._json({"model_file": "fake.tar.gz"})
+
+            def do_POST(self) -> None:  # noqa: N802
+                data = json.loads(self._body() or b"{}")
+                text = str(data.get("message", ""))
+                with fake._lock:
+                    fake.received.append(text)
+                if "慢" in text:
+                    time.sleep(fake.slow_seconds)
+                replies = [{"recipient_id": data.get("sender"), "text": f"收到：{text}"}]
+                if "两条" in text:
+                    replies.append({"recipient_id": data.get("sender"), "text": "这是第二条回复。"})
+                self._json(replies)
+
+        self._server, _thread = _serve(Handler)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def signature(token: str, timestamp: str, nonce: str, *extra: str) -> str:
+    signer = WeChatSigner()
+    signer.add_data(token, timestamp, nonce, *extra)
+    return signer.signature
+
+
+@dataclass
+class Platform:
+    """Builds what WeChat's servers send to our server URL."""
+
+    token: str = TOKEN
+    aes_key: str = AES_KEY
+    app_id: str = APP_ID
+    account: str = ACCOUNT
+
+    def crypto(self) -> WeChatCrypto:
+        return WeChatCrypto(self.token, self.aes_key, self.app_id)
+
+    def query(self, timestamp: str | None = None, nonce: str | None = None) -> dict[str, str]:
+        timestamp = timestamp or str(int(time.time()))
+        nonce = nonce or "".join(random.choices(string.digits, k=10))
+        sig = signature(self.token, timestamp, nonce)
+        check_signature(self.token, sig, timestamp, nonce)  # the platform's own check, for certainty
+        return {"signature": sig, "timestamp": timestamp, "nonce": nonce}
+
+    def verification(self, echostr: str = "echo_1234567890") -> dict[str, str]:
+        return {**self.query(), "echostr": echostr}
+
+    def push(self, xml: str, mode: str) -> tuple[dict[str, str], bytes]:
+        """(query string, body) for one push in plaintext, compatible or safe mode."""
+        query = self.query()
+        if mode == "plaintext":
+            return query, xml.encode("utf-8")
+        encrypted = self.crypto().encrypt_message(xml, query["nonce"], query["timestamp"])
+        fields = _fields(encrypted)
+        query.update(encrypt_type="aes", msg_signature=fields["MsgSignature"], openid="o" + "x" * 27)
+        if mode == "compatible":
+            # compatible mode: the plaintext fields and the ciphertext travel together
+            body = xml.replace("</xml>", f"<Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt></xml>")
+        else:
+            body = f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName><Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt></xml>"
+        return query, body.encode("utf-8")
+
+    def encrypted_raw(self, inner: str) -> tuple[dict[str, str], bytes]:
+        """A safe-mode push whose decrypted content is `inner`, whatever it is (for fuzzing)."""
+        return self.push(inner, "safe")
+
+    def open_reply(self, body: str, query: dict[str, str]) -> dict[str, str]:
+        """Read our passive reply as WeChat would (decrypting it in the encrypted modes)."""
+        fields = _fields(body)
+        if "Encrypt" in fields:
+            inner = self.crypto().decrypt_message(body, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"])
+            assert fields["Nonce"] == query["nonce"]
+            return _fields(inner)
+        return fields
+
+
+def _fields(xml: str) -> dict[str, str]:
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(xml)
+    return {child.tag: child.text or "" for child in root}
+
+
+_MSG_ID = [int(time.time() * 1000) * 1000 + random.randint(0, 999)]
+
+
+def next_msg_id() -> str:
+    _MSG_ID[0] += 1
+    return str(_MSG_ID[0])
+
+
+def openid() -> str:
+    return "o" + "".join(random.choices(string.ascii_letters + string.digits + "_-", k=27))
+
+
+def cdata(value: str) -> str:
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def message_xml(kind: str, user: str, *, msg_id: str | None = None, created: int | None = None, **fields: str) -> str:
+    """A push as WeChat sends it: `kind` is a MsgType; for events pass Event=... (and EventKey=...)."""
+    created = created or int(time.time())
+    parts = [
+        f"<ToUserName>{cdata(ACCOUNT)}</ToUserName>",
+        f"<FromUserName>{cdata(user)}</FromUserName>",
+        f"<CreateTime>{created}</CreateTime>",
+        f"<MsgType>{cdata(kind)}</MsgType>",
+    ]
+    for name, value in fields.items():
+        parts.append(f"<{name}>{cdata(value) if not value.replace('.', '').isdigit() else value}</{name}>")
+    if kind != "event":
+        parts.append(f"<MsgId>{msg_id or next_msg_id()}</MsgId>")
+    return "<xml>" + "".join(parts) + "</xml>"
+
+
+SAMPLES: dict[str, dict[str, str]] = {
+    "text": {"Content": "居住证怎么办理"},
+    "voice": {"MediaId": "media_voice_1", "Format": "amr", "Recognition": "公积金怎么提取"},
+    "image": {"PicUrl": "http://mmbiz.qpic.cn/x.jpg", "MediaId": "media_image_1"},
+    "location": {"Location_X": "24.39", "Location_Y": "103.41", "Scale": "15", "Label": "弥勒市政务服务中心"},
+    "link": {"Title": "办事指南", "Description": "一篇文章", "Url": "https://example.org/a"},
+}
