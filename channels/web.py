@@ -1,7 +1,14 @@
 """The web chat widget's channel: JSON frames over a WebSocket.
 
 Every frame is validated before anything is stored; a bad one gets an error frame in
-Chinese and changes nothing. A citizen message is acknowledged only after it is committed.
+Chinese and changes nothing. A citizen message is acknowledged only after it is committed;
+while the bot owns the conversation the ack is followed by `{"type": "typing", "sender": "bot"}`.
+
+The page may be embedded on a bureau's own site (hub/static/widget.js), so a browser's
+socket is accepted only from the hub's own origin or `channels.web.allowed_origins`; any
+other `Origin` is closed with code 4403. A client without an `Origin` header is not a
+browser page (tests, benchmarks) and is let through: the check guards against other sites'
+pages, which a browser always labels.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from channels.base import InboundMessage, OutboundMessage
 
@@ -29,6 +37,75 @@ ERRORS = {
     "unknown_type": "不支持的消息类型。",
     "server": "系统繁忙，消息未发送成功，请稍后重试。",
 }
+
+
+ORIGIN_REFUSED = 4403  # close code for a socket opened by a page of a site not allowed
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def normalise_origin(value: str) -> str | None:
+    """`scheme://host[:port]` lower-cased with the default port dropped; None when not an origin."""
+    value = (value or "").strip().rstrip("/")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = (parts.scheme or "").lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in DEFAULT_PORTS or not host or parts.path or parts.query or parts.username:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def origin_list(value: Any) -> list[str]:
+    """`channels.web.allowed_origins` as a list: a YAML list, or a string separated by commas or spaces
+    (what an environment variable gives). Entries that are not origins are dropped."""
+    if isinstance(value, str):
+        items: list[Any] = value.replace(",", " ").split()
+    elif isinstance(value, list | tuple | set):
+        items = list(value)
+    else:
+        items = []
+    out: list[str] = []
+    for item in items:
+        origin = normalise_origin(str(item))
+        if origin and origin not in out:
+            out.append(origin)
+    return out
+
+
+@dataclass(frozen=True)
+class OriginPolicy:
+    """Which pages may open the chat socket (and, on /chat, frame the page)."""
+
+    allowed: tuple[str, ...] = ()
+    public_url: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> OriginPolicy:
+        if settings is None:
+            return cls()
+        public = normalise_origin(str(settings.get("hub.public_url") or "")) or ""
+        return cls(tuple(origin_list(settings.get("channels.web.allowed_origins"))), public)
+
+    def permits(self, origin: str | None, host: str | None, scheme: str = "http") -> bool:
+        """`origin` is the browser's Origin header (None when absent); `host` the request's Host header."""
+        if origin is None:
+            return True
+        found = normalise_origin(origin)
+        if found is None:
+            return False  # "null" (sandboxed frames, file:) or garbage
+        if found in self.allowed or (self.public_url and found == self.public_url):
+            return True
+        if host:
+            own = {normalise_origin(f"{s}://{host}") for s in ("http", "https")}
+            return found in own
+        return False
 
 
 class FrameError(ValueError):
@@ -72,6 +149,9 @@ def parse_frame(raw: str | bytes, *, max_frame_chars: int, max_text_chars: int) 
             raise FrameError("empty")
         if len(text) > max_text_chars:
             raise FrameError("too_long", limit=max_text_chars)
+        title = data.get("title")  # a quick reply: `text` is its payload, `title` what the citizen saw
+        if title is not None and (not isinstance(title, str) or not title.strip() or len(title) > 100):
+            raise FrameError("bad_field")
     elif kind not in {"human", "ping"}:
         raise FrameError("unknown_type")
     return Frame(kind, data)
@@ -98,13 +178,25 @@ class WebChannel:
 
     name = CHANNEL
 
-    def __init__(self, hub: ChatHub, state_frame: Any, history: Any, *, max_frame_chars: int, max_text_chars: int) -> None:
+    def __init__(
+        self, hub: ChatHub, state_frame: Any, history: Any, *, max_frame_chars: int, max_text_chars: int
+    ) -> None:
         self._hub = hub
         self._state_frame = state_frame  # async (conversation_id) -> dict
         self._history = history  # async (conversation_id) -> list[dict]
         self._max_frame = max_frame_chars
         self._max_text = max_text_chars
         self._sockets: dict[str, set[Any]] = defaultdict(set)
+        self._origins: OriginPolicy | None = None
+
+    def set_origin_policy(self, policy: OriginPolicy) -> None:
+        self._origins = policy
+
+    @property
+    def origin_policy(self) -> OriginPolicy:
+        if self._origins is None:
+            self._origins = OriginPolicy.from_settings(getattr(self._hub, "settings", None))
+        return self._origins
 
     async def send(self, channel_user_id: str, message: OutboundMessage) -> None:
         """Delivery happens through the bus (the socket may be on another worker)."""
@@ -114,6 +206,10 @@ class WebChannel:
         kind = event.get("kind")
         if kind == "message" and event.get("channel") == CHANNEL:
             await self._broadcast(event["conversation_id"], {"type": "message", "message": event["message"]})
+        elif kind == "typing" and event.get("conversation_id"):
+            # someone is writing to the citizen (the agent console may publish this)
+            sender = "agent" if event.get("sender") == "agent" else "bot"
+            await self._broadcast(event["conversation_id"], {"type": "typing", "sender": sender})
         elif kind == "state":
             # a transition anywhere can move everyone's queue position
             for conversation_id in list(self._sockets):
@@ -128,8 +224,10 @@ class WebChannel:
             except Exception:
                 self._sockets[conversation_id].discard(socket)
 
-    async def serve(self, ws: Any) -> None:
+    async def serve(self, ws: Any, request: Any = None) -> None:
         """One citizen's socket, from `hello` to disconnect."""
+        if not await self._origin_ok(ws, request):
+            return
         conversation_id: str | None = None
         visitor_id: str | None = None
         try:
@@ -169,12 +267,34 @@ class WebChannel:
                         continue
                     conversation_id = await self._on_message(ws, visitor_id, conversation_id, frame)
                 except FrameError as error:
-                    await ws.send(json.dumps({"type": "error", "code": error.code, "reason": error.reason}, ensure_ascii=False))
+                    refusal = {"type": "error", "code": error.code, "reason": error.reason}
+                    await ws.send(json.dumps(refusal, ensure_ascii=False))
         finally:
             if conversation_id:
                 self._sockets[conversation_id].discard(ws)
                 if not self._sockets[conversation_id]:
                     self._sockets.pop(conversation_id, None)
+
+    async def _origin_ok(self, ws: Any, request: Any) -> bool:
+        """Refuse (close 4403) a socket that a page of a site not on the allow-list opened."""
+        if request is None:
+            try:  # the hub's route passes no request: Sanic keeps the current one in a context variable
+                from sanic import Request
+
+                request = Request.get_current()
+            except Exception:
+                request = None
+        headers = getattr(request, "headers", None) or {}
+        origin = headers.get("origin")
+        host = headers.get("host")
+        if self.origin_policy.permits(origin, host):
+            return True
+        log.warning("web chat socket refused for origin %r", origin)
+        try:
+            await ws.close(code=ORIGIN_REFUSED, reason="origin not allowed")
+        except Exception:
+            pass
+        return False
 
     async def _on_message(self, ws: Any, visitor_id: str, conversation_id: str, frame: Frame) -> str:
         client_id = frame.data["client_id"]
@@ -189,9 +309,21 @@ class WebChannel:
             await ws.send(
                 json.dumps({"type": "ack", "client_id": client_id, "message": message.to_json()}, ensure_ascii=False)
             )
+            # the bot answers within on_inbound: tell the citizen it is writing (not while an agent owns it)
+            try:
+                owner = (await self._state_frame(message.conversation_id)).get("owner")
+            except Exception:
+                owner = None
+            if owner == "bot":
+                await ws.send(json.dumps({"type": "typing", "sender": "bot"}))
 
+        title = frame.data.get("title")
         inbound = InboundMessage(
-            CHANNEL, visitor_id, frame.data["text"].strip(), channel_message_id=f"{visitor_id}:{client_id}"
+            CHANNEL,
+            visitor_id,
+            frame.data["text"].strip(),
+            channel_message_id=f"{visitor_id}:{client_id}",
+            meta={"button_title": title.strip()} if title else {},
         )
         try:
             # the bot's work must not hold up the next frame of this socket

@@ -1,11 +1,15 @@
 """The agent console's live side: one WebSocket per agent tab.
 
-Agents accept waiting conversations (exactly one wins), reply, return to the bot and
-close. The queue list is pushed to every agent on every change.
+Agents accept waiting conversations (exactly one wins) or get them assigned automatically,
+reply, transfer (to a colleague or a group, with a memo), return to the bot and close
+(with a disposition and a summary). The queue list is pushed to every agent on every
+change (coalesced). Each socket is a presence heartbeat; agents set online/busy/away.
+Supervisors also get the board (queues, waits, agents' states and loads).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -14,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from handoff.conversations import ConversationStore
+from handoff.service import HandoffError
 from handoff.state import Owner, Ownership
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,7 @@ ERRORS = {
     "empty": "不能发送空消息。",
     "too_long": f"消息太长了（不超过 {MAX_REPLY_CHARS} 字）。",
     "unknown_type": "不支持的操作。",
+    "forbidden": "您没有此操作的权限。",
 }
 
 ScreenPop = Callable[[str, Any], Awaitable[dict[str, Any]]]
@@ -56,6 +62,52 @@ class AgentConsole:
         self._queue_items = queue_items
         self._capacity = capacity
         self._sockets: dict[int, set[Any]] = defaultdict(set)
+        self._supervisors: set[int] = set()
+        self._handoff = hub.handoff
+        self._handoff.local_agents = lambda: list(self._sockets)
+        self._queue_dirty = False
+        self._queue_task: asyncio.Task[None] | None = None
+        self._board_dirty = False
+        self._board_task: asyncio.Task[None] | None = None
+
+    def _queue_changed(self) -> None:
+        """Coalesce queue pushes: a burst of transitions sends one fresh list, not one per event."""
+        self._queue_dirty = True
+        if self._queue_task is None or self._queue_task.done():
+            self._queue_task = asyncio.create_task(self._push_queue())
+
+    async def _push_queue(self) -> None:
+        while self._queue_dirty:
+            self._queue_dirty = False
+            await asyncio.sleep(0.05)
+            if not self._sockets:
+                continue
+            try:
+                frame = json.dumps({"type": "queue", "items": await self._queue_items()}, ensure_ascii=False)
+            except Exception:
+                log.exception("could not build the queue list")
+                continue
+            for agent_id in list(self._sockets):
+                await self._send_to(agent_id, frame)
+
+    def _board_changed(self) -> None:
+        if not self._supervisors:
+            return
+        self._board_dirty = True
+        if self._board_task is None or self._board_task.done():
+            self._board_task = asyncio.create_task(self._push_board())
+
+    async def _push_board(self) -> None:
+        while self._board_dirty:
+            self._board_dirty = False
+            await asyncio.sleep(0.2)
+            try:
+                frame = json.dumps(await self._handoff.board(), ensure_ascii=False, default=str)
+            except Exception:
+                log.exception("could not build the supervisor board")
+                continue
+            for agent_id in list(self._supervisors):
+                await self._send_to(agent_id, frame)
 
     async def on_event(self, event: dict[str, Any]) -> None:
         if not self._sockets:
@@ -65,13 +117,37 @@ class AgentConsole:
             frame = json.dumps({"type": "message", "message": event["message"]}, ensure_ascii=False)
             await self._send_to(int(event["agent_id"]), frame)
         elif kind == "state":
-            frame = json.dumps({"type": "queue", "items": await self._queue_items()}, ensure_ascii=False)
-            for agent_id in list(self._sockets):
-                await self._send_to(agent_id, frame)
-            previous_agent = (event.get("data") or {}).get("previous_agent_id")
-            if event.get("previous") == "agent" and previous_agent is not None:
-                closed = json.dumps({"type": "closed", "conversation_id": event["conversation_id"]})
+            self._queue_changed()
+            self._board_changed()
+            data = event.get("data") or {}
+            previous_agent = data.get("previous_agent_id")
+            if (
+                event.get("previous") == "agent"
+                and previous_agent is not None
+                and previous_agent != event.get("agent_id")
+            ):
+                closed = json.dumps(
+                    {
+                        "type": "closed",
+                        "conversation_id": event["conversation_id"],
+                        "transition": event.get("transition"),
+                    }
+                )
                 await self._send_to(int(previous_agent), closed)
+            agent_id = event.get("agent_id")
+            if event.get("owner") == "agent" and agent_id is not None and int(agent_id) in self._sockets:
+                # the screen-pop, on whichever worker holds the agent's socket (manual, auto, transfer)
+                found = await self._handoff.user(int(agent_id))
+                user = _Viewer(int(agent_id), found[2] if found else "agent")
+                assigned = await self._assigned_frame(event["conversation_id"], user)
+                assigned["transition"] = event.get("transition")
+                assigned["auto"] = bool(data.get("auto"))
+                await self._send_to(int(agent_id), json.dumps(assigned, ensure_ascii=False, default=str))
+        elif kind == "presence":
+            agent_id = int(event["agent_id"])
+            if agent_id in self._sockets:
+                await self._send_to(agent_id, json.dumps({"type": "presence", "status": event["status"]}))
+            self._board_changed()
 
     async def _send_to(self, agent_id: int, frame: str) -> None:
         for socket in list(self._sockets.get(agent_id, ())):
@@ -82,19 +158,36 @@ class AgentConsole:
 
     async def serve(self, ws: Any, user: Any) -> None:
         self._sockets[user.id].add(ws)
+        if user.role == "supervisor":
+            self._supervisors.add(user.id)
         try:
+            status = await self._handoff.connect(user)
+            await ws.send(json.dumps({"type": "presence", "status": status}))
             await ws.send(json.dumps({"type": "queue", "items": await self._queue_items()}, ensure_ascii=False))
             for conversation_id in sorted(await self._ownership.agent_conversations(user.id)):
-                await ws.send(json.dumps(await self._assigned_frame(conversation_id, user), ensure_ascii=False))
+                await ws.send(
+                    json.dumps(await self._assigned_frame(conversation_id, user), ensure_ascii=False, default=str)
+                )
+            if user.role == "supervisor":
+                await ws.send(json.dumps(await self._handoff.board(), ensure_ascii=False, default=str))
             async for raw in ws:
                 try:
                     await self._handle(ws, user, raw)
                 except ConsoleError as error:
-                    await ws.send(json.dumps({"type": "error", "code": error.code, "reason": ERRORS[error.code]}, ensure_ascii=False))
+                    await ws.send(
+                        json.dumps(
+                            {"type": "error", "code": error.code, "reason": ERRORS[error.code]}, ensure_ascii=False
+                        )
+                    )
+                except HandoffError as error:
+                    await ws.send(
+                        json.dumps({"type": "error", "code": error.code, "reason": error.reason}, ensure_ascii=False)
+                    )
         finally:
             self._sockets[user.id].discard(ws)
             if not self._sockets[user.id]:
                 self._sockets.pop(user.id, None)
+                self._supervisors.discard(user.id)
 
     async def _handle(self, ws: Any, user: Any, raw: str | bytes) -> None:
         try:
@@ -104,8 +197,31 @@ class AgentConsole:
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise ConsoleError("bad_field")
         kind = data["type"]
+        await self._handoff.heartbeat(user.id)
         if kind == "ping":
             await ws.send(json.dumps({"type": "pong", "at": time.time()}))
+            return
+        if kind == "presence":
+            status = data.get("status")
+            await self._handoff.set_presence(user.id, status if isinstance(status, str) else "")
+            return
+        if kind == "agents":  # who can take a transfer
+            items = [
+                {k: a[k] for k in ("agent_id", "username", "display_name", "status", "load", "capacity")}
+                for a in await self._handoff.agents()
+                if a["role"] == "agent" and a["agent_id"] != user.id
+            ]
+            await ws.send(
+                json.dumps(
+                    {"type": "agents", "items": items, "groups": sorted(self._handoff.config.groups)},
+                    ensure_ascii=False,
+                )
+            )
+            return
+        if kind == "board":
+            if user.role != "supervisor":
+                raise ConsoleError("forbidden")
+            await ws.send(json.dumps(await self._handoff.board(), ensure_ascii=False, default=str))
             return
         conversation_id = data.get("conversation_id")
         if not isinstance(conversation_id, str):
@@ -114,30 +230,38 @@ class AgentConsole:
         if conversation is None:
             raise ConsoleError("taken")
         if kind == "accept":
-            await self._accept(ws, user, conversation)
+            await self._handoff.accept(conversation, user)
         elif kind == "reply":
             await self._reply(ws, user, conversation, data)
-        elif kind in {"close", "return_to_bot"}:
-            await self._release(user, conversation, kind, data)
+        elif kind == "close":
+            disposition, summary = data.get("disposition") or "resolved", data.get("summary") or ""
+            if not isinstance(disposition, str) or not isinstance(summary, str):
+                raise ConsoleError("bad_field")
+            await self._handoff.close(conversation, user.id, disposition, summary)
+        elif kind == "return_to_bot":
+            await self._handoff.return_to_bot(conversation, user.id)
+        elif kind == "transfer":
+            result = await self._handoff.transfer(
+                conversation,
+                user.id,
+                to_agent=data.get("to_agent"),
+                to_group=data.get("to_group"),
+                memo=data.get("memo", ""),
+            )
+            await ws.send(
+                json.dumps({"type": "transferred", "conversation_id": conversation.id, **result}, ensure_ascii=False)
+            )
         else:
             raise ConsoleError("unknown_type")
 
-    async def _accept(self, ws: Any, user: Any, conversation: Any) -> None:
-        result = await self._ownership.apply(
-            conversation.id, "assign", actor=f"agent:{user.id}", agent_id=user.id, capacity=self._capacity
-        )
-        if not result.ok:
-            raise ConsoleError("at_capacity" if result.reason == "at_capacity" else "taken")
-        text = str(self._hub.settings.get("handoff.assigned_reply")).format(agent=user.display_name)
-        await self._hub.say(conversation, "system", text)
-        frame = await self._assigned_frame(conversation.id, user)
-        await self._send_to(user.id, json.dumps(frame, ensure_ascii=False))
-
     async def _assigned_frame(self, conversation_id: str, user: Any) -> dict[str, Any]:
         transcript = await self._conversations.transcript(conversation_id)
+        state = await self._ownership.state(conversation_id)
         return {
             "type": "assigned",
             "conversation_id": conversation_id,
+            "group": state.group,
+            "memo": await self._handoff.memo(conversation_id),
             "transcript": [message.to_json() for message in transcript],
             "screen_pop": await self._screen_pop(conversation_id, user),
         }
@@ -158,16 +282,15 @@ class AgentConsole:
         await self._owned(user, conversation.id)
         message = await self._hub.say(conversation, "agent", text.strip(), sender_name=user.display_name)
         await ws.send(
-            json.dumps({"type": "ack", "client_id": data.get("client_id"), "message": message.to_json()}, ensure_ascii=False)
+            json.dumps(
+                {"type": "ack", "client_id": data.get("client_id"), "message": message.to_json()}, ensure_ascii=False
+            )
         )
 
-    async def _release(self, user: Any, conversation: Any, kind: str, data: dict[str, Any]) -> None:
-        await self._owned(user, conversation.id)
-        details = {"previous_agent_id": user.id}
-        if kind == "close":
-            details["disposition"] = str(data.get("disposition") or "resolved")[:32]
-        result = await self._ownership.apply(conversation.id, kind, actor=f"agent:{user.id}", data=details)
-        if not result.ok:
-            raise ConsoleError("not_yours")
-        reply_key = "handoff.closed_reply" if kind == "close" else "handoff.returned_reply"
-        await self._hub.say(conversation, "system", str(self._hub.settings.get(reply_key)))
+
+class _Viewer:
+    """Who a screen-pop is built for when the bus (not the agent's own frame) triggers it."""
+
+    def __init__(self, user_id: int, role: str) -> None:
+        self.id = user_id
+        self.role = role

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus import EventBus
@@ -41,25 +41,70 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("cancel_queue", frozenset({Owner.QUEUED}), Owner.BOT),
         Transition("assign", frozenset({Owner.QUEUED}), Owner.AGENT),
         Transition("requeue", frozenset({Owner.AGENT}), Owner.QUEUED),
+        Transition("transfer", frozenset({Owner.AGENT}), Owner.AGENT),
+        Transition("transfer_to_group", frozenset({Owner.AGENT}), Owner.QUEUED),
         Transition("return_to_bot", frozenset({Owner.AGENT}), Owner.BOT),
         Transition("close", frozenset({Owner.AGENT, Owner.QUEUED}), Owner.BOT),
     )
 }
 
-# KEYS: conv hash, queue to add to, queue to remove from, agent set to add to, agent set to remove from
-# ARGV: allowed sources (comma list), target, agent id, conversation id, queue score, capacity, group
+# Transitions that put a conversation at the FRONT of its queue (it was already served once).
+FRONT_OF_QUEUE = frozenset({"requeue", "transfer_to_group"})
+FRONT_OFFSET = 1e10  # front-of-queue scores are `now - FRONT_OFFSET`: ahead of everyone, in their own order
+
+# The whole transition in one script, so that of several workers or agents exactly one wins.
+# Key names are built from the prefix inside the script from what the hash holds *now*
+# (the previous agent's set, the previous group's queue), so a racing change cannot make
+# the script clean up the wrong set.
+# KEYS: conv hash
+# ARGV: 1 allowed sources (comma list), 2 target, 3 new agent id, 4 conversation id, 5 queue score,
+#       6 capacity, 7 group ('' = keep), 8 key prefix, 9 '1' = the new agent must be `online`,
+#       10 expected current agent ('' = any), 11 now
+# Returns {code, previous owner, previous agent, group[, version]}: code 1 ok, 0 wrong state, -1 at capacity,
+# -2 not online
 _TRANSITION_LUA = """
 local cur = redis.call('HGET', KEYS[1], 'owner') or 'bot'
-if not string.find(',' .. ARGV[1] .. ',', ',' .. cur .. ',', 1, true) then return {0, cur} end
-local capacity = tonumber(ARGV[6])
-if KEYS[4] ~= '' and capacity > 0 and redis.call('SCARD', KEYS[4]) >= capacity then return {-1, cur} end
-redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'agent_id', ARGV[3], 'group', ARGV[7])
-if ARGV[2] ~= 'bot' then redis.call('HSET', KEYS[1], 'fallbacks', 0) end
-if KEYS[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4]) end
-if KEYS[3] ~= '' then redis.call('ZREM', KEYS[3], ARGV[4]) end
-if KEYS[4] ~= '' then redis.call('SADD', KEYS[4], ARGV[4]) end
-if KEYS[5] ~= '' then redis.call('SREM', KEYS[5], ARGV[4]) end
-return {1, cur}
+local cur_agent = redis.call('HGET', KEYS[1], 'agent_id') or ''
+local cur_group = redis.call('HGET', KEYS[1], 'group') or ''
+if not string.find(',' .. ARGV[1] .. ',', ',' .. cur .. ',', 1, true) then return {0, cur, cur_agent, cur_group} end
+if ARGV[10] ~= '' and cur_agent ~= ARGV[10] then return {0, cur, cur_agent, cur_group} end
+local prefix = ARGV[8]
+local target = ARGV[2]
+local new_agent = ARGV[3]
+local group = ARGV[7]
+if group == '' then group = cur_group end
+local agent_set = ''
+if target == 'agent' then
+  if new_agent == '' or (cur == 'agent' and cur_agent == new_agent) then return {0, cur, cur_agent, cur_group} end
+  agent_set = prefix .. 'agent:' .. new_agent .. ':convs'
+  local capacity = tonumber(ARGV[6])
+  if capacity > 0 and redis.call('SCARD', agent_set) >= capacity then return {-1, cur, cur_agent, cur_group} end
+  if ARGV[9] == '1' and redis.call('HGET', prefix .. 'presence:' .. new_agent, 'status') ~= 'online' then
+    return {-2, cur, cur_agent, cur_group}
+  end
+end
+if cur == 'queued' and cur_group ~= '' then redis.call('ZREM', prefix .. 'queue:' .. cur_group, ARGV[4]) end
+if cur == 'agent' and cur_agent ~= '' then redis.call('SREM', prefix .. 'agent:' .. cur_agent .. ':convs', ARGV[4]) end
+redis.call('HSET', KEYS[1], 'owner', target, 'agent_id', new_agent, 'group', group)
+if target ~= 'bot' then redis.call('HSET', KEYS[1], 'fallbacks', 0) end
+if target == 'queued' then
+  redis.call('ZADD', prefix .. 'queue:' .. group, ARGV[5], ARGV[4])
+  redis.call('SADD', prefix .. 'queues', group)
+  redis.call('HSET', KEYS[1], 'queued_at', ARGV[11])
+end
+if target == 'agent' then
+  redis.call('SADD', agent_set, ARGV[4])
+  redis.call('HSET', KEYS[1], 'assigned_at', ARGV[11])
+  redis.call('HSET', prefix .. 'presence:' .. new_agent, 'last_assigned', ARGV[11])
+end
+-- a version that orders the transitions of one conversation (microseconds of the Redis clock,
+-- strictly increasing), so the database record is never overwritten by an older one
+local clock = redis.call('TIME')
+local version = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local last = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version <= last then version = last + 1 end
+redis.call('HSET', KEYS[1], 'version', string.format('%.0f', version))
+return {1, cur, cur_agent, cur_group, string.format('%.0f', version)}
 """
 
 
@@ -97,6 +142,18 @@ class Ownership:
         self._bus = bus
         self._script = redis.register_script(_TRANSITION_LUA)
 
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
+
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
     async def load(self, conversation_id: str, owner: str, agent_id: int | None, group: str | None) -> None:
         """Put a conversation's state back into Redis from its record (after a Redis restart)."""
         await self._redis.hsetnx(self._keys.conversation(conversation_id), "owner", owner)
@@ -122,42 +179,46 @@ class Ownership:
         group: str | None = None,
         capacity: int = 0,
         data: dict[str, Any] | None = None,
+        require_online: bool = False,
+        expected_agent: int | None = None,
     ) -> TransitionResult:
+        """Run one named transition. `require_online`: the new agent's presence must be `online`
+        (auto-assignment); `expected_agent`: only if this agent owns it now (an agent's own action)."""
         transition = TRANSITIONS.get(name)
         if transition is None:
             raise IllegalTransition(name)
-        current = await self.state(conversation_id)
-        group = group or current.group or ""
         keys = self._keys
-        queue_add = keys.queue(group) if transition.target == Owner.QUEUED else ""
-        queue_remove = keys.queue(group) if Owner.QUEUED in transition.sources and group else ""
-        agent_add = keys.agent_conversations(agent_id) if transition.target == Owner.AGENT and agent_id else ""
-        agent_remove = (
-            keys.agent_conversations(current.agent_id)
-            if Owner.AGENT in transition.sources and current.agent_id is not None
-            else ""
-        )
+        now = time.time()
         new_agent = agent_id if transition.target == Owner.AGENT else None
-        ok, previous = await self._script(
-            keys=[keys.conversation(conversation_id), queue_add, queue_remove, agent_add, agent_remove],
+        reply = await self._script(
+            keys=[keys.conversation(conversation_id)],
             args=[
                 ",".join(sorted(s.value for s in transition.sources)),
                 transition.target.value,
                 "" if new_agent is None else str(new_agent),
                 conversation_id,
-                # requeued conversations go to the front of the line
-                0 if name == "requeue" else time.time(),
+                # requeued and transferred conversations go to the front of the line
+                now - FRONT_OFFSET if name in FRONT_OF_QUEUE else now,
                 capacity,
-                group,
+                group or "",
+                keys.prefix,
+                "1" if require_online else "",
+                "" if expected_agent is None else str(expected_agent),
+                now,
             ],
         )
+        ok, previous, previous_agent, previous_group = reply[:4]
         previous_owner = Owner(previous)
         if ok != 1:
-            return TransitionResult(False, previous_owner, "at_capacity" if ok == -1 else "wrong_state")
-        if group:
-            await self._redis.sadd(keys.queues(), group)
+            reason = {-1: "at_capacity", -2: "not_online"}.get(int(ok), "wrong_state")
+            return TransitionResult(False, previous_owner, reason)
+        group = group or previous_group or ""
+        details = dict(data or {})
+        version = int(reply[4])
+        if previous_agent and previous_owner == Owner.AGENT:
+            details.setdefault("previous_agent_id", int(previous_agent))
         state = OwnerState(transition.target, new_agent, group or None)
-        await self._record(conversation_id, transition, previous_owner, state, actor, data or {})
+        await self._record(conversation_id, transition, previous_owner, state, actor, details, version)
         await self._bus.publish(
             "state",
             conversation_id=conversation_id,
@@ -166,9 +227,9 @@ class Ownership:
             previous=previous_owner.value,
             agent_id=state.agent_id,
             group=state.group,
-            data=data or {},
+            data=details,
         )
-        return TransitionResult(True, previous_owner, state=state)
+        return TransitionResult(True, previous_owner, state=state, data=details)
 
     async def _record(
         self,
@@ -178,12 +239,26 @@ class Ownership:
         state: OwnerState,
         actor: str,
         data: dict[str, Any],
+        version: int,
     ) -> None:
-        values: dict[str, Any] = {"owner": state.owner.value, "agent_id": state.agent_id, "group": state.group}
+        values: dict[str, Any] = {
+            "owner": state.owner.value, "agent_id": state.agent_id, "group": state.group, "state_version": version,
+        }
         if transition.name == "close":
             values |= {"status": "closed", "closed_at": utcnow(), "disposition": data.get("disposition", "resolved")}
+            if data.get("summary"):
+                values["summary"] = str(data["summary"])
         async with self._sessions() as session, session.begin():
-            await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+            # two workers' records of one conversation's transitions may land out of order: only a
+            # newer version than the record's may change it (the Lua script orders them)
+            await session.execute(
+                update(Conversation)
+                .where(
+                    Conversation.id == conversation_id,
+                    or_(Conversation.state_version.is_(None), Conversation.state_version < version),
+                )
+                .values(**values)
+            )
             session.add(
                 ConversationEvent(
                     conversation_id=conversation_id,
@@ -191,7 +266,7 @@ class Ownership:
                     from_state=previous.value,
                     to_state=state.owner.value,
                     actor=actor,
-                    data=data,
+                    data={**data, "seq": version},
                 )
             )
         if transition.name == "close":

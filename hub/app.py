@@ -39,7 +39,10 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
     settings = settings or load_settings()
     app = Sanic(name)
     app.config.WEBSOCKET_MAX_SIZE = 64 * 1024
-    app.config.REQUEST_MAX_SIZE = 2 * 1024 * 1024
+    # notice a silently dead socket within ~16 s (an agent's presence goes offline within 30 s)
+    app.config.WEBSOCKET_PING_INTERVAL = 8
+    app.config.WEBSOCKET_PING_TIMEOUT = 8
+    app.config.REQUEST_MAX_SIZE = 20 * 1024 * 1024  # KB imports (2,000-row spreadsheets)
     app.config.ACCESS_LOG = False
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.ctx.settings = settings

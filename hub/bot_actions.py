@@ -8,21 +8,31 @@ from __future__ import annotations
 
 from bot import ActionCall, ActionRegistry, ActionResult
 from hub.dispatch import Dispatcher
-from kb_sync import AnswerService
+from kb_sync import AnswerService, KbStore
 
 
-def build_action_registry(dispatcher: Dispatcher, answers: AnswerService) -> ActionRegistry:
+def build_action_registry(dispatcher: Dispatcher, answers: AnswerService, kb: KbStore | None = None) -> ActionRegistry:
     settings = dispatcher.settings
     ownership = dispatcher.ownership
+    handoff = dispatcher.handoff
+    kb = kb if kb is not None else getattr(answers, "_store", None)
+    marker = handoff.config.kb_marker
     fallbacks_before_handoff = int(settings.get("handoff.fallbacks_before_handoff", 2))
     registry = ActionRegistry()
 
-    async def hand_off(call: ActionCall, reason: str) -> ActionResult:
+    async def hand_off(call: ActionCall, reason: str, intent: str | None = None) -> ActionResult:
         conversation = await dispatcher.conversations.get(call.sender_id)
         if conversation is None:
             return ActionResult(texts=[str(settings.get("bot.not_sure_reply"))])
-        text = await dispatcher.request_human(conversation, reason=reason, announce=False)
+        text = await dispatcher.request_human(conversation, reason=reason, announce=False, intent=intent)
         return ActionResult(texts=[text] if text else [])
+
+    async def always_hands_off(entry_id: str) -> bool:
+        """A KB entry whose keywords carry the marker (e.g. "#转人工") is answered and then handed off."""
+        if not marker or kb is None:
+            return False
+        entry = await kb.get(entry_id)
+        return entry is not None and marker in (entry.keywords or [])
 
     async def decline(call: ActionCall, reply: str, reason: str) -> ActionResult:
         if await ownership.count_fallback(call.sender_id) >= fallbacks_before_handoff:
@@ -35,14 +45,18 @@ def build_action_registry(dispatcher: Dispatcher, answers: AnswerService) -> Act
             return await decline(call, str(settings.get("bot.not_sure_reply")), "kb_declined")
         await ownership.reset_fallbacks(call.sender_id)
         found = outcome.answer
+        # the last branch answered picks the skill group if the citizen asks for a person
+        await handoff.remember_branch(call.sender_id, found.branch)
         meta = {"kb_entry_id": found.entry_id, "kb_question": found.question, "kb_score": round(found.score, 4)}
+        if await always_hands_off(found.entry_id):
+            meta["handoff_after"] = True  # the dispatcher hands off once the answer is delivered
         return ActionResult(texts=[found.answer], custom=[{"zwkf_meta": meta}])
 
     async def action_out_of_scope(call: ActionCall) -> ActionResult:
         return await decline(call, str(settings.get("bot.out_of_scope_reply")), "out_of_scope")
 
     async def action_handoff(call: ActionCall) -> ActionResult:
-        return await hand_off(call, call.intent or "request_human")
+        return await hand_off(call, call.intent or "request_human", intent=call.intent)
 
     async def action_lookup_citizen(call: ActionCall) -> ActionResult:
         """Tell Rasa who is writing (the CRM profile's name), so the greeting can use it."""

@@ -14,12 +14,15 @@ from bot import RasaClient
 from channels import InboundMessage, OutboundMessage, OutputChannel
 from crm import CitizenDirectory
 from handoff import ConversationStore, ConversationView, MessageView, Owner, Ownership
+from handoff.service import Handoff, HandoffError
 from hub.bus import EventBus
 from hub.config import Settings
 
 log = logging.getLogger(__name__)
 
 Ack = Callable[[MessageView], Awaitable[None]]
+
+__all__ = ["Dispatcher", "HandoffError", "fold_replies"]
 
 
 async def _no_ack(_message: MessageView) -> None:
@@ -43,6 +46,7 @@ class Dispatcher:
         self.bus = bus
         self.rasa = rasa
         self.channels: dict[str, OutputChannel] = {}
+        self.handoff = Handoff(self, settings, ownership, conversations, citizens)
 
     def register_channel(self, channel: OutputChannel) -> None:
         self.channels[channel.name] = channel
@@ -72,6 +76,12 @@ class Dispatcher:
         await self._publish_message(conversation, message, state.agent_id)
         if state.owner == Owner.AGENT:
             return message
+        if state.owner == Owner.BOT:
+            # keywords, anger words and flagged citizens hand off before the bot is asked
+            reason = await self.handoff.trigger(conversation, inbound.text)
+            if reason is not None:
+                await self.request_human(conversation, reason=reason, announce=True)
+                return message
         await self.ask_bot(conversation, inbound.text)
         return message
 
@@ -86,24 +96,63 @@ class Dispatcher:
         state = await self.ownership.state(conversation.id)
         if state.owner == Owner.AGENT:
             return  # an agent took the conversation meanwhile: the bot stays silent
+        handoff_after = False
         for text_reply, meta in fold_replies(replies):
+            handoff_after = bool(meta.pop("handoff_after", False)) or handoff_after
             await self.say(conversation, "bot", text_reply, sender_name="智能客服", meta=meta)
+        if handoff_after:  # a KB entry marked always-hand-off (its keywords carry the marker)
+            await self.request_human(conversation, reason="kb_entry", announce=True)
 
-    async def request_human(self, conversation: ConversationView, *, reason: str, announce: bool) -> str:
-        """Put the conversation in the waiting queue; returns the text that tells the citizen."""
-        group = self.settings.get("handoff.default_group", "综合")
+    async def request_human(
+        self,
+        conversation: ConversationView,
+        *,
+        reason: str,
+        announce: bool,
+        intent: str | None = None,
+        group: str | None = None,
+    ) -> str:
+        """Put the conversation in its skill group's queue; returns the text that tells the citizen.
+
+        Outside the group's working hours nothing is queued: the citizen is told when people
+        are back and offered to leave a message (that text is said here and "" returned)."""
+        handoff = self.handoff
+        group = await handoff.route(conversation.id, intent=intent, explicit=group)
+        state = await self.ownership.state(conversation.id)
+        if state.owner == Owner.BOT:
+            closed = handoff.closed_text(group)
+            if closed is not None:
+                meta = {"offer_leave_message": True, "off_hours": True, "group": group}
+                await self.say(conversation, "system", closed, meta=meta)
+                return ""
+            await self.redis_conversation_set(conversation.id, citizen_id=conversation.citizen_id)
         result = await self.ownership.apply(
             conversation.id, "request_human", actor="citizen" if reason == "button" else "bot",
-            group=group, data={"reason": reason},
+            group=group, data={"reason": reason, **({"intent": intent} if intent else {})},
         )
         state = await self.ownership.state(conversation.id)
         if not result.ok and state.owner == Owner.AGENT:
             return ""
         position = await self.ownership.queue_position(conversation.id, state.group or group) or 1
-        text = str(self.settings.get("handoff.queued_reply")).format(position=position)
+        text = str(handoff.config.texts["queued_reply"]).format(position=position)
         if announce:
             await self.say(conversation, "system", text)
+        if result.ok:
+            await handoff.drain(group)
         return text
+
+    async def redis_conversation_set(self, conversation_id: str, **fields: Any) -> None:
+        await self.ownership.redis.hset(self.ownership.keys.conversation(conversation_id), mapping=fields)
+
+    async def leave_message(self, conversation: ConversationView, text: str) -> dict[str, Any]:
+        """The web chat's `leave_message` frame: a 留言 becomes a ticket. Raises HandoffError (code, reason)."""
+        return await self.handoff.leave_message(conversation, text)
+
+    async def rate(
+        self, conversation_id: str, score: Any, comment: Any = "", *, channel_user_id: str | None = None
+    ) -> dict[str, Any]:
+        """The web chat's `csat` frame. Raises HandoffError (code, reason)."""
+        return await self.handoff.rate(conversation_id, channel_user_id, score, comment)
 
     async def say(
         self,
@@ -129,7 +178,9 @@ class Dispatcher:
                 log.exception("channel %s failed to send to %s", conversation.channel, conversation.id)
         return message
 
-    async def _publish_message(self, conversation: ConversationView, message: MessageView, agent_id: int | None) -> None:
+    async def _publish_message(
+        self, conversation: ConversationView, message: MessageView, agent_id: int | None
+    ) -> None:
         await self.bus.publish(
             "message",
             conversation_id=conversation.id,

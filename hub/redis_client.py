@@ -8,7 +8,12 @@ import redis.asyncio as aioredis
 
 
 def make_redis(url: str) -> aioredis.Redis:
-    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    # a blocking pool: a burst of requests waits for a connection instead of failing with
+    # "Too many connections" (redis-py's default pool refuses past 100)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, health_check_interval=30, max_connections=256, timeout=20
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 @dataclass(frozen=True)

@@ -64,18 +64,11 @@ async def build_services(settings: Settings) -> Services:
     answers = AnswerService(kb, redis, keys, settings.get("bot.kb_answer_threshold"))
     rasa = RasaClient(settings.rasa_url, timeout=float(settings.get("bot.rasa_timeout_seconds", 10)))
     dispatcher = Dispatcher(settings, conversations, citizens, ownership, bus, rasa)
-    actions = build_action_registry(dispatcher, answers)
+    actions = build_action_registry(dispatcher, answers, kb)
 
     async def state_frame(conversation_id: str) -> dict[str, Any]:
-        state = await ownership.state(conversation_id)
-        position = await ownership.queue_position(conversation_id, state.group) if state.group else None
-        agent_name = await accounts.display_name(state.agent_id) if state.agent_id else None
-        return {
-            "type": "state",
-            "owner": state.owner.value,
-            "queue_position": position if state.owner.value == "queued" else None,
-            "agent_name": agent_name,
-        }
+        # owner, queue_position, eta_seconds, group, agent_name (handoff.service.Handoff.state_frame)
+        return await dispatcher.handoff.state_frame(conversation_id)
 
     async def history(conversation_id: str) -> list[dict[str, Any]]:
         return [message.to_json() for message in await conversations.transcript(conversation_id)]

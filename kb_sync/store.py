@@ -9,6 +9,7 @@ Errors a person can act on are ``KbError`` with a Chinese reason and an HTTP sta
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
@@ -204,6 +205,9 @@ def check_branch_name(name: Any) -> str:
 # ---------------------------------------------------------------------------- entry data
 
 
+_LOOSE_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?$")
+
+
 def parse_moment(value: Any, label: str) -> datetime | None:
     """None, a datetime, or a string: ISO 8601 with an offset (UTC stored) or a local time "2026-01-31 08:00"."""
     if value is None or value == "":
@@ -214,8 +218,13 @@ def parse_moment(value: Any, label: str) -> datetime | None:
         text = value.strip().replace("/", "-").replace("Z", "+00:00")
         if not text:
             return None
+        loose = _LOOSE_DATE.match(text)
         try:
-            moment = datetime.fromisoformat(text)
+            if loose:
+                y, mo, d, h, mi, sec = (int(g) if g else 0 for g in loose.groups())
+                moment = datetime(y, mo, d, h, mi, sec)
+            else:
+                moment = datetime.fromisoformat(text)
         except ValueError:
             raise KbError(400, f"{label}格式不正确（应为 2026-01-31 或 2026-01-31 08:00）。", "bad_date") from None
     else:
@@ -277,7 +286,10 @@ def clean_entry(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any
             raise KbError(400, f"简短答案不能超过 {MAX_SHORT_ANSWER} 个字。", "too_long")
         out["short_answer"] = short.strip()
     if "similar" in data or not partial:
-        out["similar"] = _str_list(data.get("similar"), "相似问法", MAX_SIMILAR)
+        similar = _str_list(data.get("similar"), "相似问法", MAX_SIMILAR)
+        if "question" in out:  # the standard question is not also a similar one
+            similar = [s for s in similar if question_key(s) != question_key(out["question"])]
+        out["similar"] = similar
     if "keywords" in data or not partial:
         raw = data.get("keywords")
         if isinstance(raw, str):
@@ -835,7 +847,8 @@ class KbStore:
             return out
 
     async def published(self) -> list[EntryView]:
-        return await self.all_entries(status="published")
+        """The published entries (live or not: AnswerService checks the window), ordered by id."""
+        return sorted(await self.all_entries(status="published"), key=lambda e: e.id)
 
 
 def _check_window(values: dict[str, Any]) -> None:

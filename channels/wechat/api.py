@@ -33,6 +33,7 @@ ERROR_TEXT = {
     40003: "openid 无效",
     40013: "AppID 无效",
     40125: "AppSecret 无效",
+    40164: "服务器 IP 不在公众号的 IP 白名单中",
     41001: "缺少 access_token",
     42001: "access_token 已过期",
     43004: "用户未关注公众号",

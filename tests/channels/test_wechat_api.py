@@ -39,8 +39,15 @@ async def redis() -> AsyncIterator[tuple[aioredis.Redis, str]]:
 
 def make_config(fake: FakeWeChat, **extra: Any) -> WeChatConfig:
     values = dict(
-        enabled=True, app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN, encoding_aes_key=AES_KEY, mode="safe",
-        api_base_url=fake.url, passive_reply_budget_ms=400, fetch_user_info=False,
+        enabled=True,
+        app_id=APP_ID,
+        app_secret=APP_SECRET,
+        token=TOKEN,
+        encoding_aes_key=AES_KEY,
+        mode="safe",
+        api_base_url=fake.url,
+        passive_reply_budget_ms=600,
+        fetch_user_info=False,
     )
     values.update(extra)
     return WeChatConfig.from_tree(values)
@@ -117,7 +124,9 @@ async def test_errors_that_are_not_transient_are_raised_at_once(fake: FakeWeChat
         await bad.token()
     assert caught.value.code == 40013
     await bad.aclose()
-    unreachable = WeChatAPI(make_config(fake, api_base_url="http://127.0.0.1:9"), redis[0], redis[1] + "x:", backoff=(0.01,))
+    unreachable = WeChatAPI(
+        make_config(fake, api_base_url="http://127.0.0.1:9"), redis[0], redis[1] + "x:", backoff=(0.01,)
+    )
     with pytest.raises(WeChatAPIError) as caught:
         await unreachable.token()
     assert caught.value.code == "network"
@@ -173,7 +182,9 @@ class StandInHub:
         return None
 
 
-async def make_channel(fake: FakeWeChat, redis, bot_seconds: float = 0.0, **extra: Any) -> tuple[WeChatChannel, StandInHub]:
+async def make_channel(
+    fake: FakeWeChat, redis, bot_seconds: float = 0.0, **extra: Any
+) -> tuple[WeChatChannel, StandInHub]:
     ref: list[WeChatChannel] = []
     hub = StandInHub(ref, bot_seconds)
     client, prefix = redis
@@ -195,7 +206,7 @@ async def test_a_fast_bot_answers_passively_and_retries_get_the_same_answer(fake
 
 
 async def test_a_slow_bot_answers_success_then_through_the_api(fake: FakeWeChat, redis) -> None:
-    channel, hub = await make_channel(fake, redis, bot_seconds=0.8)
+    channel, hub = await make_channel(fake, redis, bot_seconds=1.2)
     user = openid()
     query, body = PLATFORM.push(message_xml("text", user, Content="两条慢"), "safe")
     replies = await asyncio.gather(*(channel.receive(query, body) for _ in range(3)))

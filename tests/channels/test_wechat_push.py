@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from channels.base import OutboundMessage
 from channels.wechat import PushError, WeChatConfig, open_push, plan_for, verify_url
 from channels.wechat.channel import render_text, split_text
 from channels.wechat.push import passive_text, wrap_reply
-from channels.base import OutboundMessage
 from tests.channels.wechat_fake import AES_KEY, APP_ID, SAMPLES, TOKEN, Platform, message_xml, openid
 
 MODES = ["plaintext", "compatible", "safe"]
@@ -75,7 +75,11 @@ def test_each_message_type_in_each_mode(mode: str, kind: str) -> None:
 def test_voice_without_recognition_keeps_the_media_id() -> None:
     query, body = PLATFORM.push(message_xml("voice", openid(), MediaId="m1", Format="amr"), "plaintext")
     plan = plan_for(config("plaintext"), open_push(config("plaintext"), query, body))
-    assert plan.inbound.text == "[语音]" and plan.inbound.meta == {"media_id": "m1", "format": "amr", "no_recognition": True}
+    assert plan.inbound.text == "[语音]" and plan.inbound.meta == {
+        "media_id": "m1",
+        "format": "amr",
+        "no_recognition": True,
+    }
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -104,7 +108,11 @@ def test_events(mode: str) -> None:
 def test_a_bad_signature_is_403(mode: str) -> None:
     query, body = PLATFORM.push(message_xml("text", openid(), Content="hi"), mode)
     for forged in ({**query, "signature": "f" * 40}, {**query, "msg_signature": "f" * 40}):
-        if mode == "plaintext" and forged.get("msg_signature") == "f" * 40 and forged["signature"] == query["signature"]:
+        if (
+            mode == "plaintext"
+            and forged.get("msg_signature") == "f" * 40
+            and forged["signature"] == query["signature"]
+        ):
             continue  # plaintext mode has no msg_signature to forge
         with pytest.raises(PushError) as caught:
             open_push(config(mode), forged, body)
@@ -126,7 +134,8 @@ def test_safe_mode_refuses_plaintext_and_wrong_app_id() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]><xml><Content>&b;</Content></xml>',
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        b"<xml><Content>&b;</Content></xml>",
         b'<!DOCTYPE xml [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><FromUserName>&e;</FromUserName></xml>',
         b"<xml><FromUserName>a</FromUserName>",
         b"\xff\xfe<xml/>",
@@ -164,7 +173,9 @@ def test_passive_reply_is_encrypted_when_the_push_was(mode: str) -> None:
 
 
 def test_quick_replies_become_menu_links_and_long_texts_are_split() -> None:
-    message = OutboundMessage("c", 1, "bot", "智能客服", "请选择：", {"buttons": [{"title": "转人工", "payload": "/x"}]})
+    message = OutboundMessage(
+        "c", 1, "bot", "智能客服", "请选择：", {"buttons": [{"title": "转人工", "payload": "/x"}]}
+    )
     assert 'msgmenucontent=转人工&msgmenuid=1">转人工</a>' in render_text(message)
     chunks = split_text("政" * 1500)
     assert len(chunks) == 3 and all(len(c.encode()) <= 2000 for c in chunks) and "".join(chunks) == "政" * 1500
@@ -176,5 +187,7 @@ def test_config_is_validated_and_the_menu_is_stripped_for_wechat() -> None:
     with pytest.raises(ValueError):
         WeChatConfig.from_tree({"enabled": True, "token": "t", "mode": "safe", "encoding_aes_key": "short"})
     cfg = config(menu=[{"name": "办事", "sub_button": [{"type": "click", "name": "a", "key": "A", "question": "q"}]}])
-    assert cfg.menu_for_wechat() == {"button": [{"name": "办事", "sub_button": [{"type": "click", "name": "a", "key": "A"}]}]}
+    assert cfg.menu_for_wechat() == {
+        "button": [{"name": "办事", "sub_button": [{"type": "click", "name": "a", "key": "A"}]}]
+    }
     assert cfg.menu_actions()["A"].question == "q"

@@ -186,11 +186,12 @@ class FakeWeChat:
 
 
 class FakeRasa:
-    """Rasa's REST webhook: echoes `收到：<text>`; a text with 慢 makes it sleep `slow_seconds`;
-    a text with 两条 answers with two messages."""
+    """Rasa's REST webhook: echoes `收到：<text>` after `delay_seconds`; a text with 慢 makes it
+    sleep `slow_seconds`; a text with 两条 answers with two messages."""
 
-    def __init__(self, slow_seconds: float = 2.5) -> None:
+    def __init__(self, slow_seconds: float = 2.5, delay_seconds: float = 0.0) -> None:
         self.slow_seconds = slow_seconds
+        self.delay_seconds = delay_seconds
         self.received: list[str] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -214,6 +215,8 @@ class FakeRasa:
                     fake.received.append(text)
                 if "慢" in text:
                     time.sleep(fake.slow_seconds)
+                elif fake.delay_seconds:
+                    time.sleep(fake.delay_seconds)
                 replies = [{"recipient_id": data.get("sender"), "text": f"收到：{text}"}]
                 if "两条" in text:
                     replies.append({"recipient_id": data.get("sender"), "text": "这是第二条回复。"})
@@ -268,7 +271,10 @@ class Platform:
             # compatible mode: the plaintext fields and the ciphertext travel together
             body = xml.replace("</xml>", f"<Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt></xml>")
         else:
-            body = f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName><Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt></xml>"
+            body = (
+                f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
+                f"<Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt></xml>"
+            )
         return query, body.encode("utf-8")
 
     def encrypted_raw(self, inner: str) -> tuple[dict[str, str], bytes]:
@@ -331,3 +337,67 @@ SAMPLES: dict[str, dict[str, str]] = {
     "location": {"Location_X": "24.39", "Location_Y": "103.41", "Scale": "15", "Label": "弥勒市政务服务中心"},
     "link": {"Title": "办事指南", "Description": "一篇文章", "Url": "https://example.org/a"},
 }
+
+
+class RawHttp:
+    """A lean HTTP/1.1 keep-alive client over asyncio streams (loopback tests and the bench:
+    httpx's per-request CPU would otherwise dominate on a small machine)."""
+
+    def __init__(self, base_url: str) -> None:
+        parsed = urllib.parse.urlparse(base_url)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self._reader: Any = None
+        self._writer: Any = None
+
+    async def _connect(self) -> None:
+        import asyncio
+
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+
+    async def post(self, path: str, query: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        target = path + "?" + urllib.parse.urlencode(query)
+        head = (
+            f"POST {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: text/xml\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+        ).encode("latin-1")
+        for attempt in range(2):
+            if self._writer is None:
+                await self._connect()
+            try:
+                self._writer.write(head + body)
+                await self._writer.drain()
+                return await self._read()
+            except (ConnectionError, OSError, ValueError):
+                await self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _read(self) -> tuple[int, bytes]:
+        status_line = await self._reader.readline()
+        if not status_line:
+            raise ConnectionError("closed")
+        status = int(status_line.split()[1])
+        length, close = 0, False
+        while True:
+            line = await self._reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+            if name.strip().lower() == "connection" and value.strip().lower() == "close":
+                close = True
+        body = await self._reader.readexactly(length) if length else b""
+        if close:
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except Exception:
+                pass
+        self._reader = self._writer = None

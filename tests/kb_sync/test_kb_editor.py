@@ -264,6 +264,22 @@ def test_a_file_that_is_not_a_kb_spreadsheet_is_refused(data: bytes, name: str) 
     assert refused.value.status == 400 and refused.value.reason
 
 
+def test_csv_in_gbk_and_excel_dates_are_read() -> None:
+    text = ("知识分类,标准问题,相似问法,答案,状态,生效时间\n"
+            "户籍,户口怎么迁？,迁户口||户口迁出,带户口簿,已发布,2026/3/1\n")
+    rows = parse_table(text.encode("gb18030"), "kb.csv")
+    assert rows == [(2, {"知识分类": "户籍", "标准问题": "户口怎么迁？", "相似问法": "迁户口||户口迁出",
+                         "答案": "带户口簿", "状态": "已发布", "生效时间": "2026/3/1"})]
+    from kb_sync.transfer import validate_rows
+
+    clean, errors, _ = validate_rows(rows, branch_paths={"户籍": 1}, existing_questions={}, create_branches=False)
+    assert errors == [] and clean[0]["similar"] == ["迁户口", "户口迁出"]
+    assert clean[0]["valid_from"] == datetime(2026, 2, 28, 16, 0, tzinfo=UTC)  # Beijing midnight
+    book_rows = parse_table(_xlsx([["户籍", "问？", "", "答", "", "", datetime(2026, 3, 1, 8, 0), "", ""]]), "k.xlsx")
+    clean, errors, _ = validate_rows(book_rows, branch_paths={"户籍": 1}, existing_questions={}, create_branches=False)
+    assert errors == [] and clean[0]["valid_from"] == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+
+
 async def test_export_then_import_into_an_empty_kb_round_trips(store: KbStore) -> None:
     root = await store.create_branch("不动产登记", None)
     sub = await store.create_branch("抵押", root.id)
@@ -314,8 +330,9 @@ async def test_publish_reaches_a_second_worker_and_unpublish_and_expiry_stop_it(
     assert before.answer is None or before.answer.question != question
 
     branch = await store.create_branch("低空飞行", None)
-    change = await store.create_entry({"branch_id": branch.id, "question": question, "answer": "请在民航局无人机实名登记系统登记。",
-                                       "similar": ["无人机要登记吗", "买了无人机怎么备案"], "status": "draft"}, EDITOR)
+    change = await store.create_entry({
+        "branch_id": branch.id, "question": question, "answer": "请在民航局无人机实名登记系统登记。",
+        "similar": ["无人机要登记吗", "买了无人机怎么备案"], "status": "draft"}, EDITOR)
     entry_id = change.ids[0]
     assert not change.published_changed
     publish = await store.set_status(entry_id, "published", EDITOR)

@@ -1,0 +1,732 @@
+"""Queues, routing and assignment, presence, waiting estimates, 留言 tickets, transfer, close and CSAT.
+
+Every ownership change still goes through `Ownership.apply` (one Lua compare-and-set each):
+this module only decides *which* transition to try and with whom. Auto-assignment tries
+the candidates in the group's strategy order, each with the CAS, so of several workers
+racing for one conversation exactly one wins and no agent goes past capacity.
+
+Redis keys (under the deployment prefix):
+  presence:{agent_id}      hash: status online|busy|away|offline, last_seen, username, role,
+                           display_name, last_assigned
+  handoff:agents           set of agent ids that ever connected (the sweeper's list)
+  handoff:stats:{group}    hash: wait_avg, handle_avg (moving averages, seconds)
+  handoff:last_agent:{cid} the agent who last served a citizen (last-agent-first routing)
+  handoff:served:{conv}    set of agents who served a conversation (CSAT survives transfers)
+  handoff:csat:{conv}      the agent a CSAT question was sent for (a rating is accepted while it lives)
+  handoff:sweeper          the sweeper's lock (one worker sweeps per interval)
+  conv:{id} (extra fields) citizen_id, last_branch, memo, memo_from, offered, flag_checked
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from handoff.routing import HandoffConfig
+from handoff.state import Owner, Ownership
+from hub.models import Conversation, ConversationEvent, CsatRating, Ticket, User
+
+log = logging.getLogger(__name__)
+
+PRESENCE_STATUSES = ("online", "busy", "away", "offline")
+SETTABLE_STATUSES = ("online", "busy", "away")
+DISPOSITIONS = ("resolved", "unresolved", "ticket_created", "citizen_left", "transferred_out", "spam", "other")
+MAX_MEMO = 500
+MAX_SUMMARY = 1000
+MAX_TICKET = 1000
+MAX_COMMENT = 500
+CSAT_TTL = 7 * 24 * 3600
+EWMA = 0.2
+
+# Mark an agent offline only if their heartbeat is still stale (idempotent across workers).
+_MARK_OFFLINE_LUA = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 0 end
+if status == 'offline' then return 2 end
+local seen = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
+if seen >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'offline')
+return 1
+"""
+
+
+class HandoffError(ValueError):
+    """A refused request, with a code for clients and a reason in Chinese."""
+
+    REASONS = {
+        "bad_field": "请求内容不完整。",
+        "empty": "内容不能为空。",
+        "too_long": "内容太长了。",
+        "bad_status": "状态只能是 在线、忙碌 或 离开。",
+        "bad_score": "评分只能是 1 到 5 分。",
+        "bad_disposition": "结束原因不正确。",
+        "not_yours": "该会话不在您的接待列表中。",
+        "taken": "该会话已被其他坐席接入或已结束。",
+        "at_capacity": "对方接待的会话已达上限。",
+        "unknown_agent": "找不到该坐席。",
+        "unknown_group": "找不到该技能组。",
+        "agent_unavailable": "对方当前不在线或已设置为离开。",
+        "not_offered": "该会话没有待评价的服务。",
+        "not_found": "找不到该会话。",
+    }
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.reason = self.REASONS.get(code, "操作失败。")
+
+
+class Handoff:
+    def __init__(self, hub: Any, settings: Any, ownership: Ownership, conversations: Any, citizens: Any) -> None:
+        self.hub = hub  # the Dispatcher: say()
+        self.config = HandoffConfig.from_settings(settings)
+        self.ownership = ownership
+        self.conversations = conversations
+        self.citizens = citizens
+        self.redis = ownership.redis
+        self.keys = ownership.keys
+        self.sessions = ownership.sessions
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.local_agents: Callable[[], Iterable[int]] = lambda: ()  # set by the console: sockets on this worker
+        self.on_presence: Callable[[int, str], Any] | None = None
+        self._users: dict[int, tuple[str, str, str]] = {}  # id → (username, display_name, role)
+        self._mark_offline = self.redis.register_script(_MARK_OFFLINE_LUA)
+        self._worker = uuid.uuid4().hex
+
+    # ------------------------------------------------------------------ keys
+    def _k(self, name: str) -> str:
+        return f"{self.keys.prefix}{name}"
+
+    def presence_key(self, agent_id: int | str) -> str:
+        return self._k(f"presence:{agent_id}")
+
+    # ------------------------------------------------------------------ users
+    async def user(self, agent_id: int) -> tuple[str, str, str] | None:
+        if agent_id not in self._users:
+            async with self.sessions() as session:
+                row = await session.get(User, agent_id)
+            if row is None:
+                return None
+            self._users[agent_id] = (row.username, row.display_name, row.role)
+        return self._users[agent_id]
+
+    async def user_by_name(self, username: str) -> int | None:
+        async with self.sessions() as session:
+            found = await session.execute(select(User.id).where(User.username == username))
+            return found.scalar_one_or_none()
+
+    async def display_name(self, agent_id: int | None) -> str | None:
+        if agent_id is None:
+            return None
+        found = await self.user(agent_id)
+        return found[1] if found else None
+
+    # ------------------------------------------------------------------ presence
+    async def connect(self, user: Any) -> str:
+        """An agent's console socket opened: they are online (keeping busy/away across reloads)."""
+        self._users[user.id] = (user.username, user.display_name, user.role)
+        key = self.presence_key(user.id)
+        status = await self.redis.hget(key, "status")
+        if status not in ("busy", "away"):
+            status = "online"
+        await self.redis.hset(
+            key,
+            mapping={
+                "status": status,
+                "last_seen": time.time(),
+                "username": user.username,
+                "display_name": user.display_name,
+                "role": user.role,
+            },
+        )
+        await self.redis.sadd(self._k("handoff:agents"), user.id)
+        await self._presence_changed(user.id, status)
+        return status
+
+    async def heartbeat(self, agent_id: int) -> None:
+        key = self.presence_key(agent_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, "last_seen", time.time())
+        pipe.hget(key, "status")
+        _, status = await pipe.execute()
+        if status == "offline":  # came back after the sweeper gave up on them
+            await self.redis.hset(key, "status", "online")
+            await self._presence_changed(agent_id, "online")
+
+    async def set_presence(self, agent_id: int, status: str) -> str:
+        if status not in SETTABLE_STATUSES:
+            raise HandoffError("bad_status")
+        await self.redis.hset(self.presence_key(agent_id), mapping={"status": status, "last_seen": time.time()})
+        await self.redis.sadd(self._k("handoff:agents"), agent_id)
+        await self._presence_changed(agent_id, status)
+        return status
+
+    async def presence(self, agent_id: int) -> dict[str, Any]:
+        raw = await self.redis.hgetall(self.presence_key(agent_id))
+        return {
+            "agent_id": agent_id,
+            "status": raw.get("status", "offline"),
+            "last_seen": float(raw.get("last_seen") or 0),
+            "username": raw.get("username", ""),
+            "display_name": raw.get("display_name", ""),
+            "role": raw.get("role", ""),
+            "last_assigned": float(raw.get("last_assigned") or 0),
+        }
+
+    async def _presence_changed(self, agent_id: int, status: str) -> None:
+        await self.hub.bus.publish("presence", agent_id=agent_id, status=status)
+        if status == "online":
+            await self.drain_for_agent(agent_id)
+
+    async def agents(self) -> list[dict[str, Any]]:
+        """Every known agent's presence and load."""
+        ids = sorted(int(a) for a in await self.redis.smembers(self._k("handoff:agents")))
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in ids:
+            pipe.hgetall(self.presence_key(agent_id))
+            pipe.scard(self.keys.agent_conversations(agent_id))
+        raw = await pipe.execute()
+        out = []
+        for index, agent_id in enumerate(ids):
+            info, load = raw[2 * index], int(raw[2 * index + 1])
+            out.append(
+                {
+                    "agent_id": agent_id,
+                    "username": info.get("username", ""),
+                    "display_name": info.get("display_name", ""),
+                    "role": info.get("role", ""),
+                    "status": info.get("status", "offline"),
+                    "last_seen": float(info.get("last_seen") or 0),
+                    "last_assigned": float(info.get("last_assigned") or 0),
+                    "load": load,
+                    "capacity": self.config.capacity,
+                }
+            )
+        return out
+
+    # ------------------------------------------------------------------ routing
+    async def candidates(self, group_name: str, citizen_id: int | None = None) -> list[int]:
+        """Online members of the group under capacity, in the group's strategy order."""
+        group = self.config.group(group_name)
+        eligible = [
+            a
+            for a in await self.agents()
+            if a["status"] == "online"
+            and a["load"] < self.config.capacity
+            and group.has_member(a["username"], a["role"])
+        ]
+        if group.strategy == "least_busy" or group.strategy == "last_agent":
+            eligible.sort(key=lambda a: (a["load"], a["last_assigned"], a["agent_id"]))
+        else:  # longest_idle: the longest since their last assignment
+            eligible.sort(key=lambda a: (a["last_assigned"], a["load"], a["agent_id"]))
+        order = [a["agent_id"] for a in eligible]
+        if group.strategy == "last_agent" and citizen_id is not None:
+            last = await self.redis.get(self._k(f"handoff:last_agent:{citizen_id}"))
+            if last and int(last) in order:
+                order.remove(int(last))
+                order.insert(0, int(last))
+        return order
+
+    async def members_present(self, group_name: str) -> bool:
+        group = self.config.group(group_name)
+        return any(a["status"] != "offline" and group.has_member(a["username"], a["role"]) for a in await self.agents())
+
+    async def route(self, conversation_id: str, *, intent: str | None = None, explicit: str | None = None) -> str:
+        """The group a handoff goes to; a group with nobody signed in overflows to the default group."""
+        branch = await self.redis.hget(self.keys.conversation(conversation_id), "last_branch")
+        group = self.config.group_for(explicit=explicit, intent=intent, branch=branch)
+        if group != self.config.default_group and not explicit and not await self.members_present(group):
+            group = self.config.default_group
+        return group
+
+    async def remember_branch(self, conversation_id: str, branch: str) -> None:
+        if branch:
+            await self.redis.hset(self.keys.conversation(conversation_id), "last_branch", branch)
+
+    def closed_text(self, group: str) -> str | None:
+        return self.config.closed_text(group, self.clock())
+
+    # ------------------------------------------------------------------ triggers
+    async def trigger(self, conversation: Any, text: str) -> str | None:
+        """Why this citizen message hands off before the bot sees it: keyword, anger, flagged citizen."""
+        if self.config.keywords.find(text):
+            return "keyword"
+        if self.config.anger_words.find(text):
+            return "anger"
+        if self.config.flagged_tags:
+            first = await self.redis.hsetnx(self.keys.conversation(conversation.id), "flag_checked", 1)
+            if first:
+                citizen = await self.citizens.get(conversation.citizen_id)
+                if citizen and self.config.flagged_tags.intersection(citizen.tags or []):
+                    return "flagged_citizen"
+        return None
+
+    # ------------------------------------------------------------------ assignment
+    async def drain(self, group_name: str) -> int:
+        """Assign waiting conversations of one group to eligible agents, front of the queue first."""
+        group = self.config.group(group_name)
+        if not group.auto_assign:
+            return 0
+        assigned = 0
+        queue = self.keys.queue(group.name)
+        while True:
+            waiting = await self.redis.zrange(queue, 0, 19)
+            if not waiting:
+                return assigned
+            progressed = False
+            for conversation_id in waiting:
+                citizen = await self.redis.hget(self.keys.conversation(conversation_id), "citizen_id")
+                order = await self.candidates(group.name, int(citizen) if citizen else None)
+                if not order:
+                    return assigned
+                if await self._try_assign(conversation_id, order, group.strategy):
+                    assigned += 1
+                    progressed = True
+            if not progressed:
+                return assigned
+
+    async def _try_assign(self, conversation_id: str, order: list[int], strategy: str) -> int | None:
+        for agent_id in order:
+            result = await self.ownership.apply(
+                conversation_id,
+                "assign",
+                actor="system:auto",
+                agent_id=agent_id,
+                capacity=self.config.capacity,
+                require_online=True,
+                data={"auto": True, "strategy": strategy},
+            )
+            if result.ok:
+                await self.after_assign(conversation_id, agent_id)
+                return agent_id
+            if result.reason == "wrong_state":
+                return None  # another worker assigned it, or it left the queue
+        return None
+
+    async def drain_for_agent(self, agent_id: int) -> None:
+        found = await self.user(agent_id)
+        if found is None:
+            return
+        username, _name, role = found
+        for group in self.config.groups.values():
+            if group.auto_assign and group.has_member(username, role):
+                await self.drain(group.name)
+
+    async def drain_all(self) -> None:
+        for group in self.config.groups.values():
+            if group.auto_assign:
+                await self.drain(group.name)
+
+    async def accept(self, conversation: Any, agent: Any) -> None:
+        """Manual 接入 from the console (any agent, any group's queue)."""
+        result = await self.ownership.apply(
+            conversation.id, "assign", actor=f"agent:{agent.id}", agent_id=agent.id, capacity=self.config.capacity
+        )
+        if not result.ok:
+            raise HandoffError("at_capacity" if result.reason == "at_capacity" else "taken")
+        await self.after_assign(conversation.id, agent.id)
+
+    async def after_assign(self, conversation_id: str, agent_id: int) -> None:
+        key = self.keys.conversation(conversation_id)
+        citizen, queued_at, group = await self.redis.hmget(key, "citizen_id", "queued_at", "group")
+        if citizen:
+            await self.redis.set(self._k(f"handoff:last_agent:{citizen}"), agent_id, ex=90 * 24 * 3600)
+        served = self._k(f"handoff:served:{conversation_id}")
+        await self.redis.sadd(served, agent_id)
+        await self.redis.expire(served, CSAT_TTL)
+        if queued_at and group:
+            await self._average(group, "wait_avg", time.time() - float(queued_at))
+        conversation = await self.conversations.get(conversation_id)
+        if conversation is not None:
+            name = await self.display_name(agent_id) or ""
+            await self.hub.say(conversation, "system", self.config.texts["assigned_reply"].format(agent=name))
+
+    async def _average(self, group: str, field: str, value: float) -> None:
+        key = self._k(f"handoff:stats:{group}")
+        old = await self.redis.hget(key, field)
+        new = value if old is None else (1 - EWMA) * float(old) + EWMA * value
+        await self.redis.hset(key, field, round(new, 2))
+
+    # ------------------------------------------------------------------ waiting citizens
+    async def eta_seconds(self, group: str, position: int) -> int:
+        stats = await self.redis.hgetall(self._k(f"handoff:stats:{group}"))
+        handle = float(stats.get("handle_avg") or self.config.default_handle_seconds)
+        cfg_group = self.config.group(group)
+        online = sum(
+            1 for a in await self.agents() if a["status"] == "online" and cfg_group.has_member(a["username"], a["role"])
+        )
+        slots = max(1, online * self.config.capacity)
+        return int(round(position * handle / slots / 5.0) * 5) or 5
+
+    async def state_frame(self, conversation_id: str) -> dict[str, Any]:
+        state = await self.ownership.state(conversation_id)
+        position = eta = None
+        if state.owner == Owner.QUEUED and state.group:
+            position = await self.ownership.queue_position(conversation_id, state.group)
+            if position is not None:
+                eta = await self.eta_seconds(state.group, position)
+        return {
+            "type": "state",
+            "owner": state.owner.value,
+            "queue_position": position,
+            "eta_seconds": eta,
+            "group": state.group if state.owner != Owner.BOT else None,
+            "agent_name": await self.display_name(state.agent_id) if state.owner == Owner.AGENT else None,
+        }
+
+    async def offer_messages(self) -> None:
+        """Offer 留言 to citizens who have waited longer than `offer_message_after_seconds` (once each)."""
+        limit = time.time() - self.config.offer_message_after
+        for group in await self.redis.smembers(self.keys.queues()):
+            for conversation_id in await self.redis.zrange(self.keys.queue(group), 0, -1):
+                key = self.keys.conversation(conversation_id)
+                queued_at = await self.redis.hget(key, "queued_at")
+                if not queued_at or float(queued_at) > limit:
+                    continue
+                if not await self.redis.hsetnx(key, "offered", 1):
+                    continue
+                conversation = await self.conversations.get(conversation_id)
+                if conversation is not None:
+                    await self.hub.say(
+                        conversation,
+                        "system",
+                        self.config.texts["offer_message_reply"],
+                        meta={"offer_leave_message": True},
+                    )
+
+    async def leave_message(self, conversation: Any, text: str) -> dict[str, Any]:
+        """A citizen's 留言 becomes a ticket (工单); a queued citizen leaves the queue for the bot."""
+        if not isinstance(text, str) or not text.strip():
+            raise HandoffError("empty")
+        text = text.strip()
+        if len(text) > MAX_TICKET:
+            raise HandoffError("too_long")
+        state = await self.ownership.state(conversation.id)
+        group = state.group or await self.route(conversation.id)
+        now = datetime.now(UTC)
+        async with self.sessions() as session, session.begin():
+            ticket = Ticket(
+                citizen_id=conversation.citizen_id,
+                conversation_id=conversation.id,
+                title=f"留言：{text[:40]}",
+                body=text,
+                status="open",
+                group=group,
+                due_at=now + timedelta(hours=self.config.ticket_due_hours),
+                created_at=now,
+            )
+            session.add(ticket)
+            await session.flush()
+            ticket_id = ticket.id
+            session.add(
+                ConversationEvent(
+                    conversation_id=conversation.id,
+                    kind="ticket_created",
+                    from_state=state.owner.value,
+                    to_state=state.owner.value,
+                    actor="citizen",
+                    data={"ticket_id": ticket_id, "group": group},
+                )
+            )
+        if state.owner == Owner.QUEUED:
+            await self.ownership.apply(
+                conversation.id,
+                "cancel_queue",
+                actor="citizen",
+                data={"reason": "left_message", "ticket_id": ticket_id},
+            )
+        await self.hub.say(
+            conversation,
+            "system",
+            self.config.texts["ticket_reply"].format(ticket=ticket_id),
+            meta={"ticket_id": ticket_id},
+        )
+        return {
+            "ticket_id": ticket_id,
+            "group": group,
+            "due_at": (now + timedelta(hours=self.config.ticket_due_hours)).isoformat(),
+        }
+
+    # ------------------------------------------------------------------ the agent's actions
+    async def _own(self, conversation_id: str, agent_id: int) -> None:
+        state = await self.ownership.state(conversation_id)
+        if state.owner != Owner.AGENT or state.agent_id != agent_id:
+            raise HandoffError("not_yours")
+
+    async def _handled(self, conversation_id: str) -> None:
+        key = self.keys.conversation(conversation_id)
+        assigned_at, group = await self.redis.hmget(key, "assigned_at", "group")
+        if assigned_at and group:
+            await self._average(group, "handle_avg", time.time() - float(assigned_at))
+
+    async def return_to_bot(self, conversation: Any, agent_id: int) -> None:
+        await self._own(conversation.id, agent_id)
+        await self._handled(conversation.id)
+        result = await self.ownership.apply(
+            conversation.id,
+            "return_to_bot",
+            actor=f"agent:{agent_id}",
+            expected_agent=agent_id,
+            data={"previous_agent_id": agent_id},
+        )
+        if not result.ok:
+            raise HandoffError("not_yours")
+        await self.hub.say(conversation, "system", self.config.texts["returned_reply"])
+        await self.drain_for_agent(agent_id)
+
+    async def close(self, conversation: Any, agent_id: int, disposition: str = "resolved", summary: str = "") -> None:
+        disposition = disposition or "resolved"
+        if disposition not in DISPOSITIONS:
+            raise HandoffError("bad_disposition")
+        summary = (summary or "").strip()
+        if len(summary) > MAX_SUMMARY:
+            raise HandoffError("too_long")
+        await self._own(conversation.id, agent_id)
+        await self._handled(conversation.id)
+        served = sorted(int(a) for a in await self.redis.smembers(self._k(f"handoff:served:{conversation.id}")))
+        result = await self.ownership.apply(
+            conversation.id,
+            "close",
+            actor=f"agent:{agent_id}",
+            expected_agent=agent_id,
+            data={"previous_agent_id": agent_id, "disposition": disposition, "summary": summary, "served_by": served},
+        )
+        if not result.ok:
+            raise HandoffError("not_yours")
+        await self.hub.say(conversation, "system", self.config.texts["closed_reply"])
+        await self.redis.set(self._k(f"handoff:csat:{conversation.id}"), agent_id, ex=CSAT_TTL)
+        await self.hub.say(
+            conversation,
+            "system",
+            self.config.texts["csat_question"],
+            meta={"csat": True, "conversation_id": conversation.id, "scale": [1, 2, 3, 4, 5]},
+        )
+        await self.drain_for_agent(agent_id)
+
+    async def transfer(
+        self, conversation: Any, agent_id: int, *, to_agent: Any = None, to_group: Any = None, memo: Any = ""
+    ) -> dict[str, Any]:
+        """Hand a conversation to a colleague (directly) or to a group's queue (at its front), with a memo."""
+        memo = memo.strip() if isinstance(memo, str) else ""
+        if len(memo) > MAX_MEMO:
+            raise HandoffError("too_long")
+        await self._own(conversation.id, agent_id)
+        from_name = await self.display_name(agent_id) or ""
+        key = self.keys.conversation(conversation.id)
+        if to_agent not in (None, ""):
+            target = (
+                int(to_agent)
+                if isinstance(to_agent, int) or str(to_agent).isdigit()
+                else await self.user_by_name(str(to_agent))
+            )
+            if target is None or await self.user(target) is None:
+                raise HandoffError("unknown_agent")
+            if target == agent_id:
+                raise HandoffError("bad_field")
+            status = (await self.presence(target))["status"]
+            if status not in ("online", "busy"):
+                raise HandoffError("agent_unavailable")
+            await self.redis.hset(key, mapping={"memo": memo, "memo_from": from_name})
+            await self._handled(conversation.id)
+            result = await self.ownership.apply(
+                conversation.id,
+                "transfer",
+                actor=f"agent:{agent_id}",
+                agent_id=target,
+                capacity=self.config.capacity,
+                expected_agent=agent_id,
+                data={"memo": memo, "from_agent_id": agent_id, "to_agent_id": target},
+            )
+            if not result.ok:
+                raise HandoffError("at_capacity" if result.reason == "at_capacity" else "not_yours")
+            await self.after_transfer_to_agent(conversation, target)
+            await self.drain_for_agent(agent_id)
+            return {"to_agent_id": target}
+        if not isinstance(to_group, str) or to_group not in self.config.groups:
+            raise HandoffError("unknown_group")
+        await self.redis.hset(key, mapping={"memo": memo, "memo_from": from_name})
+        await self._handled(conversation.id)
+        result = await self.ownership.apply(
+            conversation.id,
+            "transfer_to_group",
+            actor=f"agent:{agent_id}",
+            group=to_group,
+            expected_agent=agent_id,
+            data={"memo": memo, "from_agent_id": agent_id, "to_group": to_group},
+        )
+        if not result.ok:
+            raise HandoffError("not_yours")
+        await self.hub.say(
+            conversation, "system", self.config.texts["transferred_reply"].format(target=f"{to_group}技能组")
+        )
+        await self.drain(to_group)
+        await self.drain_for_agent(agent_id)
+        return {"to_group": to_group}
+
+    async def after_transfer_to_agent(self, conversation: Any, target: int) -> None:
+        served = self._k(f"handoff:served:{conversation.id}")
+        await self.redis.sadd(served, target)
+        await self.redis.expire(served, CSAT_TTL)
+        name = await self.display_name(target) or ""
+        citizen = await self.redis.hget(self.keys.conversation(conversation.id), "citizen_id")
+        if citizen:
+            await self.redis.set(self._k(f"handoff:last_agent:{citizen}"), target, ex=90 * 24 * 3600)
+        await self.hub.say(
+            conversation, "system", self.config.texts["transferred_reply"].format(target=f"人工客服 {name}")
+        )
+
+    async def memo(self, conversation_id: str) -> dict[str, str] | None:
+        text, author = await self.redis.hmget(self.keys.conversation(conversation_id), "memo", "memo_from")
+        return {"text": text, "from": author or ""} if text else None
+
+    # ------------------------------------------------------------------ CSAT
+    async def rate(
+        self, conversation_id: Any, channel_user_id: str | None, score: Any, comment: Any = ""
+    ) -> dict[str, Any]:
+        """A citizen's 满意度评价 for a conversation an agent closed (the latest rating wins)."""
+        if not isinstance(conversation_id, str) or not conversation_id:
+            raise HandoffError("bad_field")
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise HandoffError("bad_score")
+        comment = comment.strip() if isinstance(comment, str) else ""
+        if len(comment) > MAX_COMMENT:
+            raise HandoffError("too_long")
+        conversation = await self.conversations.get(conversation_id)
+        if conversation is None or (channel_user_id is not None and conversation.channel_user_id != channel_user_id):
+            raise HandoffError("not_found")
+        closing_agent = await self.redis.get(self._k(f"handoff:csat:{conversation_id}"))
+        if closing_agent is None:
+            raise HandoffError("not_offered")
+        served = sorted(await self.redis.smembers(self._k(f"handoff:served:{conversation_id}")))
+        values = {
+            "citizen_id": conversation.citizen_id,
+            "agent_id": int(closing_agent),
+            "agent_ids": served,
+            "score": score,
+            "comment": comment,
+            "created_at": datetime.now(UTC),
+        }
+        for _ in range(2):
+            try:
+                async with self.sessions() as session, session.begin():
+                    row = (
+                        await session.execute(select(CsatRating).where(CsatRating.conversation_id == conversation_id))
+                    ).scalar_one_or_none()
+                    if row is None:
+                        session.add(CsatRating(conversation_id=conversation_id, **values))
+                    else:
+                        for name, value in values.items():
+                            setattr(row, name, value)
+                    session.add(
+                        ConversationEvent(
+                            conversation_id=conversation_id,
+                            kind="csat",
+                            actor="citizen",
+                            data={"score": score, "comment": comment},
+                        )
+                    )
+                break
+            except IntegrityError:
+                continue  # a second tab rated at the same moment: update theirs
+        await self.hub.say(conversation, "system", self.config.texts["csat_thanks"], meta={"csat_done": True})
+        return {"conversation_id": conversation_id, "score": score}
+
+    # ------------------------------------------------------------------ the sweeper
+    async def run(self) -> None:
+        """Each worker: refresh the heartbeat of the agents whose sockets it holds, then (one worker
+        per interval, under a Redis lock) mark silent agents offline and requeue their
+        conversations, offer 留言 to long waiters, and assign what can be assigned."""
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("handoff sweeper failed")
+            await asyncio.sleep(self.config.sweep_interval)
+
+    async def tick(self) -> None:
+        for agent_id in list(self.local_agents()):
+            await self.heartbeat(agent_id)
+        lock_ms = max(100, int(self.config.sweep_interval * 900))
+        if not await self.redis.set(self._k("handoff:sweeper"), self._worker, nx=True, px=lock_ms):
+            return
+        await self.sweep()
+
+    async def sweep(self) -> None:
+        cutoff = time.time() - self.config.heartbeat_timeout
+        for raw in await self.redis.smembers(self._k("handoff:agents")):
+            agent_id = int(raw)
+            changed = await self._mark_offline(keys=[self.presence_key(agent_id)], args=[cutoff])
+            if changed == 1:
+                await self.hub.bus.publish("presence", agent_id=agent_id, status="offline")
+            if changed in (1, 2):
+                await self.requeue_agent(agent_id)
+        await self.offer_messages()
+        await self.drain_all()
+
+    async def requeue_agent(self, agent_id: int) -> int:
+        """An agent went offline: their conversations go back to the FRONT of their queues."""
+        moved = 0
+        for conversation_id in sorted(await self.ownership.agent_conversations(agent_id)):
+            result = await self.ownership.apply(
+                conversation_id,
+                "requeue",
+                actor="system:presence",
+                expected_agent=agent_id,
+                data={"reason": "agent_offline", "previous_agent_id": agent_id},
+            )
+            if not result.ok:
+                continue
+            moved += 1
+            conversation = await self.conversations.get(conversation_id)
+            if conversation is not None:
+                await self.hub.say(conversation, "system", self.config.texts["agent_offline_reply"])
+            if result.state and result.state.group:
+                await self.drain(result.state.group)
+        return moved
+
+    # ------------------------------------------------------------------ supervisors
+    async def board(self) -> dict[str, Any]:
+        """What a supervisor's board shows: every queue with its waits, every agent's state and load."""
+        now = time.time()
+        queues = []
+        for group in sorted(set(self.config.groups) | set(await self.redis.smembers(self.keys.queues()))):
+            items = await self.redis.zrange(self.keys.queue(group), 0, -1)
+            waits = []
+            for conversation_id in items:
+                queued_at = await self.redis.hget(self.keys.conversation(conversation_id), "queued_at")
+                waits.append(max(0.0, now - float(queued_at)) if queued_at else 0.0)
+            stats = await self.redis.hgetall(self._k(f"handoff:stats:{group}"))
+            queues.append(
+                {
+                    "group": group,
+                    "waiting": len(items),
+                    "longest_wait_seconds": round(max(waits), 1) if waits else 0,
+                    "avg_wait_seconds": float(stats["wait_avg"]) if "wait_avg" in stats else None,
+                    "avg_handle_seconds": float(stats["handle_avg"]) if "handle_avg" in stats else None,
+                }
+            )
+        agents = await self.agents()
+        for agent in agents:
+            agent["conversations"] = sorted(await self.ownership.agent_conversations(agent["agent_id"]))
+        return {"type": "board", "at": now, "queues": queues, "agents": agents}
+
+    async def conversation_record(self, conversation_id: str) -> Conversation | None:
+        async with self.sessions() as session:
+            return await session.get(Conversation, conversation_id)
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, default=str)

@@ -1,0 +1,94 @@
+"""Handoff's HTTP side and its background task.
+
+- every worker runs the handoff sweeper (presence heartbeats of the sockets it holds; under a
+  Redis lock: silent agents go offline and their conversations are requeued at the front,
+  long waiters are offered 留言, waiting conversations are auto-assigned);
+- `GET /api/handoff/board` — the supervisor board (queues, waits, agents' states and loads);
+- `GET /api/handoff/agents` — agents' presence and load (for a transfer dialog);
+- `GET /api/handoff/tickets?status=open` — 留言 tickets (agents, supervisors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from sanic import Blueprint, Request, Sanic, response
+from sanic.response import HTTPResponse
+from sqlalchemy import select
+
+from hub.app import current_user, error
+from hub.models import Ticket
+
+bp = Blueprint("handoff")
+
+STAFF = ("agent", "supervisor")
+
+
+@bp.after_server_start
+async def start_sweeper(app: Sanic) -> None:
+    handoff = app.ctx.services.dispatcher.handoff
+    app.ctx.handoff_sweeper = asyncio.create_task(handoff.run(), name="handoff_sweeper")
+
+
+@bp.before_server_stop
+async def stop_sweeper(app: Sanic) -> None:
+    task = getattr(app.ctx, "handoff_sweeper", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+@bp.get("/api/handoff/board")
+async def board(request: Request) -> HTTPResponse:
+    user = await current_user(request)
+    if user is None:
+        return error(401, "请先登录。", "login_required")
+    if not user.may("supervisor"):
+        return error(403, "只有班长可以查看监控面板。", "forbidden")
+    return response.json(await request.app.ctx.services.dispatcher.handoff.board(), default=str)
+
+
+@bp.get("/api/handoff/agents")
+async def agents(request: Request) -> HTTPResponse:
+    user = await current_user(request)
+    if user is None:
+        return error(401, "请先登录。", "login_required")
+    if not user.may(*STAFF):
+        return error(403, "无权查看坐席状态。", "forbidden")
+    handoff = request.app.ctx.services.dispatcher.handoff
+    return response.json({"items": await handoff.agents(), "groups": sorted(handoff.config.groups)})
+
+
+@bp.get("/api/handoff/tickets")
+async def tickets(request: Request) -> HTTPResponse:
+    user = await current_user(request)
+    if user is None:
+        return error(401, "请先登录。", "login_required")
+    if not user.may(*STAFF):
+        return error(403, "无权查看工单。", "forbidden")
+    status = request.args.get("status", "open")
+    if status not in ("open", "closed", "all"):
+        return error(400, "状态只能是 open、closed 或 all。", "bad_status")
+    query = select(Ticket).order_by(Ticket.due_at).limit(500)
+    if status != "all":
+        query = query.where(Ticket.status == status)
+    async with request.app.ctx.services.sessions() as session:
+        rows = (await session.execute(query)).scalars().all()
+    items = [
+        {
+            "id": t.id,
+            "citizen_id": t.citizen_id,
+            "conversation_id": t.conversation_id,
+            "title": t.title,
+            "body": t.body,
+            "status": t.status,
+            "group": t.group,
+            "assignee_id": t.assignee_id,
+            "due_at": t.due_at.isoformat(),
+            "created_at": t.created_at.isoformat(),
+        }
+        for t in rows
+    ]
+    return response.json({"items": items, "total": len(items)})
