@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
 
     @app.websocket("/ws/chat")
     async def chat_socket(request: Request, ws: Websocket) -> None:
-        await services_of(request).web.serve(ws)
+        await services_of(request).web.serve(ws, request)
 
     @app.websocket("/ws/agent")
     async def agent_socket(request: Request, ws: Websocket) -> None:
