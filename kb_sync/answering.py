@@ -2,12 +2,15 @@
 
 Each worker keeps its own engine in memory and checks one Redis counter per question; an
 editor's publish increments it, so every worker rebuilds (incrementally: the embedder
-caches texts it has seen) before its next answer. No Rasa restart is involved.
+caches texts it has seen) before its next answer. No Rasa restart is involved. Entries
+outside their validity window are left out, and the engine is rebuilt when the clock
+crosses the next window boundary.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,7 +18,8 @@ import redis.asyncio as aioredis
 
 from hub.redis_client import Keys
 from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, Hit, KbDoc
-from kb_sync.store import EntryView, KbStore
+from kb_sync.sanitize import plain_text
+from kb_sync.store import EntryView, KbStore, _aware
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,10 @@ class KbAnswer:
     entry_id: str
     branch: str
     question: str
-    answer: str
+    answer: str  # plain text, for every channel
+    answer_html: str  # the editor's sanitised rich text
+    short_answer: str  # for WeChat and voice, when the editor wrote one
+    keywords: tuple[str, ...]
     score: float
 
 
@@ -37,6 +44,46 @@ def to_doc(entry: EntryView) -> KbDoc:
     return KbDoc(entry.id, entry.branch, entry.question, tuple(entry.similar), tuple(entry.keywords))
 
 
+def next_boundary(entries: Sequence[EntryView], now: datetime) -> datetime | None:
+    """The next moment a published entry starts or stops answering."""
+    moments = [_aware(m) for e in entries for m in (e.valid_from, e.valid_to) if m is not None and _aware(m) > now]
+    return min(moments, default=None)
+
+
+@dataclass(frozen=True)
+class AnswerIndex:
+    """One snapshot: the engine over the live entries, and those entries by id."""
+
+    engine: AnswerEngine
+    entries: dict[str, EntryView]
+    expires_at: datetime | None
+
+    @classmethod
+    def build(cls, published: Sequence[EntryView], embedder: Embedder, now: datetime) -> AnswerIndex:
+        live = [e for e in published if e.is_live(now)]
+        engine = AnswerEngine.build([to_doc(e) for e in live], embedder)
+        return cls(engine, {e.id: e for e in live}, next_boundary(published, now))
+
+    def answer(self, text: str, threshold: float) -> AnswerOutcome:
+        """The one decision both the bot and `kb_sync.evaluate` make."""
+        decision = self.engine.decide(text, threshold=threshold)
+        hit = decision.hit
+        if hit is None or hit.entry_id not in self.entries:
+            return AnswerOutcome(None, decision.candidates)
+        entry = self.entries[hit.entry_id]
+        found = KbAnswer(
+            entry.id,
+            entry.branch,
+            entry.question,
+            plain_text(entry.answer),
+            entry.answer,
+            getattr(entry, "short_answer", "") or "",
+            tuple(entry.keywords),
+            hit.score,
+        )
+        return AnswerOutcome(found, decision.candidates)
+
+
 class AnswerService:
     def __init__(self, store: KbStore, redis: aioredis.Redis, keys: Keys, threshold: float | None = None) -> None:
         self._store = store
@@ -44,8 +91,7 @@ class AnswerService:
         self._keys = keys
         self.threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         self._embedder = Embedder()
-        self._engine: AnswerEngine | None = None
-        self._entries: dict[str, EntryView] = {}
+        self._index: AnswerIndex | None = None
         self._version: str | None = None
         self._lock = asyncio.Lock()
 
@@ -53,26 +99,24 @@ class AnswerService:
         """Called after any change to published entries: every worker rebuilds before its next answer."""
         await self._redis.incr(self._keys.kb_version())
 
-    async def _current(self) -> tuple[AnswerEngine, dict[str, EntryView]]:
+    def _stale(self, version: str, now: datetime) -> bool:
+        index = self._index
+        return index is None or version != self._version or (index.expires_at is not None and now >= index.expires_at)
+
+    async def current(self) -> AnswerIndex:
         version = await self._redis.get(self._keys.kb_version()) or "0"
-        if self._engine is None or version != self._version:
+        now = datetime.now(UTC)
+        if self._stale(version, now):
             async with self._lock:
-                if self._engine is None or version != self._version:
-                    entries = await self._store.published()
-                    engine = await asyncio.to_thread(AnswerEngine.build, [to_doc(e) for e in entries], self._embedder)
-                    self._engine, self._entries, self._version = engine, {e.id: e for e in entries}, version
-        assert self._engine is not None
-        return self._engine, self._entries
+                if self._stale(version, now):
+                    published = await self._store.published()
+                    self._index = await asyncio.to_thread(AnswerIndex.build, published, self._embedder, now)
+                    self._version = version
+        assert self._index is not None
+        return self._index
 
     async def warm(self) -> None:
-        await self._current()
+        await self.current()
 
     async def answer(self, text: str) -> AnswerOutcome:
-        engine, entries = await self._current()
-        decision = engine.decide(text, threshold=self.threshold)
-        hit = decision.hit
-        now = datetime.now(UTC)
-        if hit is None or hit.entry_id not in entries or not entries[hit.entry_id].is_live(now):
-            return AnswerOutcome(None, decision.candidates)
-        entry = entries[hit.entry_id]
-        return AnswerOutcome(KbAnswer(entry.id, entry.branch, entry.question, entry.answer, hit.score), decision.candidates)
+        return (await self.current()).answer(text, self.threshold)

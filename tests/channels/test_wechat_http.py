@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from channels.wechat import WeChatConfig, open_push, plan_for
 from hub.db import make_engine
 from hub.migrate import upgrade
 from hub.models import Citizen, CitizenIdentity, Conversation, Message
@@ -416,6 +417,7 @@ async def test_ten_thousand_random_and_malformed_bodies(wx: WeChatSystem) -> Non
     cases = _fuzz_bodies(rng, users, 10_000)
     statuses: dict[str, int] = {}
     counts: dict[int, int] = {}
+    busy: dict[str, tuple[str, dict[str, str], bytes]] = {}
     started = time.monotonic()
     queue: asyncio.Queue[tuple[int, str, bytes | str, str]] = asyncio.Queue()
     for index, (mode, _kind, body, msg_id) in enumerate(cases):
@@ -438,6 +440,8 @@ async def test_ten_thousand_random_and_malformed_bodies(wx: WeChatSystem) -> Non
                 status, _body = await connection.post("/wechat", query, raw)
                 statuses[msg_id] = status
                 counts[status] = counts.get(status, 0) + 1
+                if status >= 500:
+                    busy[msg_id] = (mode, query, raw)
         finally:
             for connection in connections.values():
                 await connection.close()
@@ -445,14 +449,23 @@ async def test_ten_thousand_random_and_malformed_bodies(wx: WeChatSystem) -> Non
     await asyncio.gather(*(worker() for _ in range(32)))
     elapsed = time.monotonic() - started
     print(f"fuzz: {len(cases)} bodies in {elapsed:.1f}s, statuses {counts}")
-    assert not [status for status in statuses.values() if status >= 500], counts
+    # malformed input is never a 5xx; the only 5xx allowed is 503 for a well-formed push whose row
+    # was not committed within WeChat's five seconds on an overloaded machine (WeChat then retries)
+    assert set(counts) <= {200, 400, 403, 413, 503}, counts
+    for msg_id, (mode, query, raw) in busy.items():
+        config = WeChatConfig.from_tree(
+            {"enabled": True, "app_id": APP_ID, "token": TOKEN, "encoding_aes_key": AES_KEY, "mode": mode}
+        )
+        push = open_push(config, query, raw, now=float(query["timestamp"]))  # raises if it was malformed
+        assert plan_for(config, push).kind != "ignore", msg_id
+    assert counts.get(503, 0) <= 50, counts
     assert counts.get(200, 0) > 100 and counts.get(400, 0) > 3000  # the generator reaches both sides
 
     stored = await rows(wx, ids=[f"msg:{msg_id}" for msg_id in statuses])
-    for row in stored:
+    for row in stored:  # complete rows only, and only for pushes that were accepted (or will be retried)
         msg_id = row.channel_message_id.removeprefix("msg:")
-        assert statuses[msg_id] == 200, f"{msg_id} stored although answered {statuses[msg_id]}"
+        assert statuses[msg_id] in (200, 503), f"{msg_id} stored although answered {statuses[msg_id]}"
         assert row.sender == "citizen" and row.text and row.meta.get("kind")
-    rejected = {msg_id for msg_id, status in statuses.items() if status != 200}
+    rejected = {msg_id for msg_id, status in statuses.items() if status not in (200, 503)}
     assert not rejected & {row.channel_message_id.removeprefix("msg:") for row in stored}
     assert elapsed < 60

@@ -367,7 +367,7 @@ class RawHttp:
                 self._writer.write(head + body)
                 await self._writer.drain()
                 return await self._read()
-            except (ConnectionError, OSError, ValueError):
+            except (ConnectionError, OSError, ValueError, EOFError):  # EOFError: IncompleteReadError
                 await self.close()
                 if attempt:
                     raise
