@@ -23,6 +23,11 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 
+def home_page(user: StaffUser) -> str:
+    """Where a login without `next` lands: the first staff page the role may open."""
+    return next((f"/{page}" for page, roles in PAGE_ROLES.items() if user.may(*roles)), "/chat")
+
+
 def error(status: int, reason: str, code: str = "") -> HTTPResponse:
     return response.json({"reason": reason, "code": code}, status=status)
 
@@ -101,7 +106,9 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         if found is None:
             return error(401, "用户名或密码错误。", "bad_credentials")
         user, token = found
-        reply = response.json({"username": user.username, "display_name": user.display_name, "role": user.role})
+        reply = response.json(
+            {"username": user.username, "display_name": user.display_name, "role": user.role, "home": home_page(user)}
+        )
         reply.add_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", secure=False, path="/")
         return reply
 

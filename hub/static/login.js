@@ -45,8 +45,9 @@ form.addEventListener("submit", async (ev) => {
       body: JSON.stringify({ username: user, password: pass }),
     });
     if (resp.ok) {
+      const me = await resp.json().catch(() => ({}));
       const next = new URLSearchParams(location.search).get("next");
-      location.href = safeNext(next, "/agent");
+      location.href = safeNext(next, me.home || "/agent");
       return;
     }
     const reason = await readReason(resp);

@@ -36,6 +36,7 @@ ACCOUNT = "gh_0123456789ab"
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # the hub opens dozens of keep-alive connections at once under load
 
 
 def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[_Server, threading.Thread]:

@@ -320,10 +320,6 @@ async def test_the_kb_search_finds_an_entry_by_one_of_its_similar_questions(syst
     await expect(rows).to_have_attribute("data-entry-id", "D002")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: login.js sends every account without ?next= to /agent; a kb_editor gets the 403 page there",
-)
 async def test_a_kb_editor_logging_in_lands_on_a_page_they_may_use(system: RunningSystem, new_context) -> None:
     page = await (await new_context(system.hub_url)).new_page()
     await page.goto("/login")
