@@ -5,8 +5,9 @@
 What is fitted, and on what: the ranking weights (one per pair feature, a
 conditional logit over each query's recalled candidates), the confidence model
 (bias + eight weights over a quadratic in score, margin, embedding similarity and
-cue mismatch) and the shipped threshold (the lowest one whose ``wrong`` stays
-under ``--wrong``).  The shipped numbers were fitted on
+cue mismatch), the shipped threshold (the lowest one whose ``wrong`` stays
+under ``--wrong``) and the anchor the per-KB self-calibration (``selfcal``) shifts
+to (a quantile of the log-odds over right answers).  The shipped numbers were fitted on
 shared/eval/faq-tianchi-train; to check they are not tied to its topics the
 script also reports a two-fold split by branch (fit on half the branches, score the
 other half).  Nothing is keyed by entry id or query text.
@@ -26,7 +27,7 @@ from ..evaluate import load_kb_jsonl, load_queries
 from .embedding import Embedder
 from .engine import AnswerEngine
 from .features import FEATURE_NAMES
-from .scorer import decision_terms
+from .scorer import ANCHOR_QUANTILE, decision_terms
 
 L2 = 1e-3
 
@@ -147,6 +148,15 @@ def figures(data: Data, mean, std, model: dict, mask: np.ndarray, thresholds) ->
     return out
 
 
+def right_anchor(data: Data, mean, std, model: dict) -> float:
+    """``ANCHOR_QUANTILE`` quantile of the log-odds over queries whose top entry is right (see ``selfcal``)."""
+    x, right = _decision_rows(data, mean, std, model["w"], model["cap"], model["e5_cap"])
+    c = model["conf"]
+    z = x @ c[:-1] + c[-1]
+    ok = (right == 1) & np.array(data.expected)
+    return float(np.quantile(z[ok], ANCHOR_QUANTILE))
+
+
 def _array(name: str, values: np.ndarray, fmt: str) -> str:
     """A numpy array literal, wrapped to fit the line length."""
     body = textwrap.fill(", ".join(format(float(v), fmt) for v in values), 100, initial_indent="    ",
@@ -190,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CONF_BIAS = {c[-1]:.4f}")
     print(f"E5_CAP = {model['e5_cap']:.4f}")
     print(f"MARGIN_CAP = {model['cap']:.4f}\nDEFAULT_THRESHOLD = {threshold}")
+    print(f"ANCHOR_QUANTILE = {ANCHOR_QUANTILE}\nRIGHT_ANCHOR_LOGIT = {right_anchor(data, mean, std, model):.4f}")
     return 0
 
 

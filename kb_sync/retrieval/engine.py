@@ -6,9 +6,11 @@ Pipeline for one query (a few ms plus one embedding):
    ``RECALL_TEXTS`` texts go on.
 2. rerank: each recalled text gets the pair features of ``features.py``; a linear
    scorer (``scorer.rank_score``) orders them; each entry keeps its best text.
-3. decide: ``scorer.confidence`` turns the best score and its margin over the
-   runner-up into a calibrated probability that the answer is right; below the
-   threshold the engine declines (the bot offers a human).
+3. decide: ``scorer.confidence_logit`` turns the best score and its margin over the
+   runner-up into log-odds that the answer is right; ``selfcal`` adapts them to this
+   KB when it lists similar questions (a per-KB shift, plus how well the query
+   matches *all* of the entry's phrasings); below the threshold the engine declines
+   (the bot offers a human).
 
 The engine is immutable after ``build``, so concurrent reads need no lock.
 """
@@ -24,7 +26,8 @@ import numpy as np
 from .embedding import Embedder
 from .features import QueryView, pair_features
 from .lexical import Bm25Index
-from .scorer import DEFAULT_THRESHOLD, confidence, rank_scores
+from .scorer import DEFAULT_THRESHOLD, confidence_logit, rank_scores
+from .selfcal import Calibration, self_calibration
 from .text import char_ngrams, normalize, words
 from .types import Decision, Hit, KbDoc
 
@@ -101,6 +104,10 @@ class AnswerEngine:
             df.update(set(normalize(t)))
         n = max(1, len(texts))
         self.char_idf = {c: math.log(1.0 + (n - k + 0.5) / (k + 0.5)) for c, k in df.items()}
+        order = np.argsort(text_entry, kind="stable")
+        bounds = np.searchsorted(text_entry[order], np.arange(len(self.docs) + 1))
+        self.entry_texts = [order[bounds[i] : bounds[i + 1]] for i in range(len(self.docs))]
+        self.calibration: Calibration = self_calibration(self)
 
     @classmethod
     def build(cls, docs: Sequence[KbDoc], embedder: Embedder | None = None) -> AnswerEngine:
@@ -121,14 +128,31 @@ class AnswerEngine:
         """Recalled text indices and their pair-feature rows (also used by calibration)."""
         if not self.texts or not normalize(text):
             return [], np.zeros((0, 0))
-        q = QueryView.of(text)
-        cos = self.vectors @ self.embedder.embed_one(text)
+        idx, feats, _ = self._candidates(QueryView.of(text), self.embedder.embed_one(text))
+        return idx, feats
+
+    def _candidates(
+        self, q: QueryView, qvec: np.ndarray, exclude: np.ndarray | None = None
+    ) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """Recall and featurise, also returning every text's cosine to the query.
+
+        ``exclude`` (bool per text) hides texts, as if absent from the KB (self-calibration).
+        """
+        cos = self.vectors @ qvec
         sw = self.words_index.scores(q.words) / self.words_index.self_score(q.words)
         sc = self.chars_index.scores(q.bigrams) / self.chars_index.self_score(q.bigrams)
         fused = 2.0 * cos + 0.3 * sw + 0.3 * sc
-        kd = min(DENSITY_K, len(self.texts))
-        qdens = float(np.partition(cos, len(cos) - kd)[len(cos) - kd :].mean())
-        k = min(RECALL_TEXTS, len(self.texts))
+        live = len(self.texts)
+        dcos = cos
+        if exclude is not None:
+            fused = np.where(exclude, -np.inf, fused)
+            dcos = np.where(exclude, -1.0, cos)
+            live -= int(exclude.sum())
+        if live <= 0:
+            return [], np.zeros((0, 0)), cos
+        kd = min(DENSITY_K, live)
+        qdens = float(np.partition(dcos, len(dcos) - kd)[len(dcos) - kd :].mean())
+        k = min(RECALL_TEXTS, live)
         top = np.argpartition(-fused, k - 1)[:k]
         top = top[np.argsort(-fused[top])]
         rows = [
@@ -138,13 +162,10 @@ class AnswerEngine:
             )
             for j in top
         ]
-        return [int(j) for j in top], np.array(rows, dtype=np.float64)
+        return [int(j) for j in top], np.array(rows, dtype=np.float64), cos
 
-    def rank(self, text: str, k: int = 5) -> list[Hit]:
-        """Best entries first, each with its calibrated confidence and best-matching text."""
-        idx, feats = self.candidate_features(text)
-        if not idx:
-            return []
+    def _ordered(self, idx: list[int], feats: np.ndarray) -> list[tuple[int, int, int, float, float]]:
+        """Entries best first as (entry, text index, row, rank score, margin over the best other entry)."""
         scores = rank_scores(feats)
         best: dict[int, tuple[float, int, int]] = {}  # entry -> (score, text index, row)
         for row, (j, s) in enumerate(zip(idx, scores, strict=True)):
@@ -153,13 +174,34 @@ class AnswerEngine:
                 best[e] = (float(s), j, row)
         ordered = sorted(best.items(), key=lambda kv: -kv[1][0])
         raw = [v[0] for _, v in ordered]
-        hits = []
-        for pos, (e, (s, j, row)) in enumerate(ordered[:k]):
+        out = []
+        for pos, (e, (s, j, row)) in enumerate(ordered):
             other = raw[1] if pos == 0 else raw[0]
             if len(raw) == 1:
                 other = s - 1e9  # alone: the margin is as large as it gets (capped by the scorer)
-            hits.append(Hit(self.docs[e].entry_id, confidence(s, s - other, feats[row]), self.texts[j]))
-        return hits
+            out.append((e, j, row, s, s - other))
+        return out
+
+    def rank(self, text: str, k: int = 5) -> list[Hit]:
+        """Best entries first, each with its calibrated confidence and best-matching text."""
+        if not self.texts or not normalize(text):
+            return []
+        idx, feats, cos = self._candidates(QueryView.of(text), self.embedder.embed_one(text))
+        if not idx:
+            return []
+        cal = self.calibration
+        return [
+            Hit(self.docs[e].entry_id, cal.confidence(confidence_logit(s, m, feats[row]), self.support(cos, e)),
+                self.texts[j])
+            for e, j, row, s, m in self._ordered(idx, feats)[:k]
+        ]
+
+    def support(self, cos: np.ndarray, entry: int, exclude: np.ndarray | None = None) -> float:
+        """Mean cosine of the query to all of an entry's texts (not just its best one)."""
+        texts = self.entry_texts[entry]
+        if exclude is not None:
+            texts = texts[~exclude[texts]]
+        return float(cos[texts].mean()) if len(texts) else 0.0
 
     def decide(self, text: str, threshold: float = DEFAULT_THRESHOLD) -> Decision:
         """Answer with the best entry when its confidence reaches the threshold, else decline."""

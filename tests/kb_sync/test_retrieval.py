@@ -131,3 +131,33 @@ def test_evaluate_cli_prints_json_last_line() -> None:
     assert last["top1"] >= 0.8
     assert last["wrong"] <= 0.1
     assert "%" in out.stderr
+
+
+# -- per-KB self-calibration (selfcal) -------------------------------------------
+
+DEMO_KB = ROOT / "kb_sync" / "demo" / "kb.jsonl"
+
+
+@pytest.fixture(scope="module")
+def demo_engine() -> AnswerEngine:
+    return AnswerEngine.build(load_kb_jsonl(DEMO_KB), Embedder())
+
+
+def test_reworded_question_is_answered_on_a_kb_with_similar_questions(demo_engine: AnswerEngine) -> None:
+    assert demo_engine.calibration.probes >= 40, "the demo KB lists similar questions: it self-calibrates"
+    d = demo_engine.decide("居住证每年都要去签一次吗")
+    assert d.hit is not None and d.hit.entry_id == "D002", d.candidates[:2]
+
+
+def test_out_of_scope_is_declined_on_a_self_calibrated_kb(demo_engine: AnswerEngine) -> None:
+    for text in ("量子纠缠的原理是什么", "今天天气怎么样"):
+        d = demo_engine.decide(text)
+        assert d.hit is None, (text, d.candidates[:1])
+
+
+def test_kb_without_similar_questions_keeps_global_calibration(docs: list[KbDoc]) -> None:
+    bare = [KbDoc(d.entry_id, d.branch, d.question) for d in docs]
+    engine = AnswerEngine.build(bare, Embedder())
+    assert engine.calibration.shift == 0.0 and engine.calibration.weight == 0.0
+    hits = engine.rank("身份证丢了怎么补办")
+    assert hits[0].entry_id == "D001" and 0.0 <= hits[0].score <= 1.0
