@@ -25,7 +25,7 @@ KB = {entry["id"]: entry for entry in map(json.loads, (DEMO / "kb.jsonl").read_t
 QUERIES = [json.loads(line) for line in (DEMO / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line]
 
 FIRST_QUESTION = "居住证每年都要去签一次吗"  # → D002 居住证到期了怎么续签？ (its answer is about 签注)
-SECOND_QUESTION = "在弥勒租房住，公积金能取出来付房租吗"  # → D039
+SECOND_QUESTION = "我爸刚退休，他公积金里的钱能全部拿出来吗"  # → D042
 AGENT_REPLY = "您好，我是张敏。居住证签注请带上居住证和身份证到居住地派出所办理。"
 CITIZEN_FOLLOW_UP = "好的，谢谢您"
 BOT_ANSWER_TIMEOUT_MS = 45_000  # a KB answer goes hub → Rasa → action server → retrieval → hub
