@@ -11,14 +11,19 @@ JSON object so scripts can read it with ``tail -1``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, KbDoc
+
+Decide = Callable[[str, float], tuple[str | None, str | None]]  # text, threshold -> (best entry, answered entry)
 
 
 def load_kb_jsonl(path: str | Path) -> list[KbDoc]:
@@ -47,7 +52,47 @@ def load_queries(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def score(engine: AnswerEngine, queries: Iterable[dict], threshold: float, progress: bool = True) -> dict:
+def engine_decide(engine: AnswerEngine) -> Decide:
+    def decide(text: str, threshold: float) -> tuple[str | None, str | None]:
+        d = engine.decide(text, threshold=threshold)
+        return (d.candidates[0].entry_id if d.candidates else None), (d.hit.entry_id if d.hit else None)
+
+    return decide
+
+
+def load_into_scratch_store(kb_file: Path) -> Decide:
+    """Load kb.jsonl into a scratch SQLite store as published entries and answer through the
+    bot's own path (`kb_sync.answering.AnswerIndex`), so the figures are the bot's."""
+    from hub.db import make_engine, make_sessionmaker
+    from hub.migrate import upgrade
+    from kb_sync.answering import AnswerIndex
+    from kb_sync.store import KbStore
+
+    scratch = Path(tempfile.mkdtemp(prefix="zwkf-eval-")) / "kb.db"
+    url = f"sqlite:///{scratch}"
+    upgrade(url)
+
+    async def load() -> list:
+        engine = make_engine(url)
+        try:
+            store = KbStore(make_sessionmaker(engine))
+            rows = [dict(row, answer=row.get("answer") or row["question"]) for row in load_queries(kb_file)]
+            await store.upsert(rows, status="published", editor="evaluate")
+            return await store.published()
+        finally:
+            await engine.dispose()
+
+    index = AnswerIndex.build(asyncio.run(load()), Embedder(), datetime.now(UTC))
+
+    def decide(text: str, threshold: float) -> tuple[str | None, str | None]:
+        outcome = index.answer(text, threshold)
+        best = outcome.candidates[0].entry_id if outcome.candidates else None
+        return best, (outcome.answer.entry_id if outcome.answer else None)
+
+    return decide
+
+
+def score(decide: Decide, queries: Iterable[dict], threshold: float, progress: bool = True) -> dict:
     """Ask every query; return the README's figures plus per-kind answer/decline rates."""
     queries = list(queries)
     n = len(queries)
@@ -55,10 +100,8 @@ def score(engine: AnswerEngine, queries: Iterable[dict], threshold: float, progr
     by_kind: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     step = max(1, n // 100)
     for i, q in enumerate(queries, 1):
-        d = engine.decide(q["text"], threshold=threshold)
+        best, answered = decide(q["text"], threshold)
         expected = q.get("expected")
-        best = d.candidates[0].entry_id if d.candidates else None
-        answered = d.hit.entry_id if d.hit else None
         kind = by_kind[q.get("kind") or "unknown"]
         kind["n"] += 1
         if expected is not None:
@@ -103,10 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    docs = load_kb_jsonl(args.dir / "kb.jsonl")
-    engine = AnswerEngine.build(docs, Embedder())
-    print(f"built {len(docs)} entries in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    result = score(engine, load_queries(args.dir / "queries.jsonl"), args.threshold)
+    decide = load_into_scratch_store(args.dir / "kb.jsonl")
+    print(f"loaded {args.dir / 'kb.jsonl'} into a scratch store in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    result = score(decide, load_queries(args.dir / "queries.jsonl"), args.threshold)
     by_kind = result.pop("by_kind")
     for kind, figs in by_kind.items():
         print(json.dumps({"kind": kind, **figs}, ensure_ascii=False))
