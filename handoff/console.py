@@ -10,6 +10,7 @@ Supervisors also get the board (queues, waits, agents' states and loads).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -68,6 +69,9 @@ class AgentConsole:
         self._queue_dirty = False
         self._queue_task: asyncio.Task[None] | None = None
         self._board_dirty = False
+        self._outboxes: dict[int, asyncio.Queue[Any]] = {}
+        self._watching: dict[str, set[int]] = defaultdict(set)  # conversation → supervisors on this worker
+        self._pumps: dict[int, asyncio.Task[None]] = {}
         self._board_task: asyncio.Task[None] | None = None
 
     def _queue_changed(self) -> None:
@@ -110,12 +114,18 @@ class AgentConsole:
                 await self._send_to(agent_id, frame)
 
     async def on_event(self, event: dict[str, Any]) -> None:
+        """Called by the bus listener for every event: only cheap work here; anything that reads
+        the database (the screen-pop) goes through the agent's ordered outbox."""
         if not self._sockets:
             return
         kind = event.get("kind")
+        if kind in ("message", "whisper") and event.get("conversation_id") in self._watching:
+            frame = json.dumps({"type": "message", "message": event["message"], "watching": True}, ensure_ascii=False)
+            for supervisor in self._watching[event["conversation_id"]] - {event.get("agent_id")}:
+                self._post(supervisor, frame)
         if kind == "message" and event.get("agent_id") is not None:
             frame = json.dumps({"type": "message", "message": event["message"]}, ensure_ascii=False)
-            await self._send_to(int(event["agent_id"]), frame)
+            self._post(int(event["agent_id"]), frame)
         elif kind == "state":
             self._queue_changed()
             self._board_changed()
@@ -133,21 +143,48 @@ class AgentConsole:
                         "transition": event.get("transition"),
                     }
                 )
-                await self._send_to(int(previous_agent), closed)
+                self._post(int(previous_agent), closed)
             agent_id = event.get("agent_id")
             if event.get("owner") == "agent" and agent_id is not None and int(agent_id) in self._sockets:
                 # the screen-pop, on whichever worker holds the agent's socket (manual, auto, transfer)
-                found = await self._handoff.user(int(agent_id))
-                user = _Viewer(int(agent_id), found[2] if found else "agent")
-                assigned = await self._assigned_frame(event["conversation_id"], user)
-                assigned["transition"] = event.get("transition")
-                assigned["auto"] = bool(data.get("auto"))
-                await self._send_to(int(agent_id), json.dumps(assigned, ensure_ascii=False, default=str))
+                self._post(int(agent_id), functools.partial(self._assigned_for, int(agent_id), event))
+        elif kind == "whisper" and event.get("agent_id") is not None:
+            frame = json.dumps({"type": "message", "message": event["message"]}, ensure_ascii=False)
+            self._post(int(event["agent_id"]), frame)
         elif kind == "presence":
             agent_id = int(event["agent_id"])
             if agent_id in self._sockets:
-                await self._send_to(agent_id, json.dumps({"type": "presence", "status": event["status"]}))
+                self._post(agent_id, json.dumps({"type": "presence", "status": event["status"]}))
             self._board_changed()
+
+    async def _assigned_for(self, agent_id: int, event: dict[str, Any]) -> str:
+        found = await self._handoff.user(agent_id)
+        user = _Viewer(agent_id, found[2] if found else "agent")
+        assigned = await self._assigned_frame(event["conversation_id"], user)
+        assigned["transition"] = event.get("transition")
+        assigned["auto"] = bool((event.get("data") or {}).get("auto"))
+        return json.dumps(assigned, ensure_ascii=False, default=str)
+
+    def _post(self, agent_id: int, item: str | Callable[[], Awaitable[str]]) -> None:
+        """Queue a frame (or a coroutine making one) for an agent; frames leave in order."""
+        if agent_id not in self._sockets:
+            return
+        outbox = self._outboxes.get(agent_id)
+        if outbox is None:
+            outbox = self._outboxes[agent_id] = asyncio.Queue()
+            self._pumps[agent_id] = asyncio.create_task(self._pump(agent_id, outbox))
+        outbox.put_nowait(item)
+
+    async def _pump(self, agent_id: int, outbox: asyncio.Queue[Any]) -> None:
+        while True:
+            item = await outbox.get()
+            try:
+                frame = item if isinstance(item, str) else await item()
+                await self._send_to(agent_id, frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not send a frame to agent %s", agent_id)
 
     async def _send_to(self, agent_id: int, frame: str) -> None:
         for socket in list(self._sockets.get(agent_id, ())):
@@ -188,6 +225,11 @@ class AgentConsole:
             if not self._sockets[user.id]:
                 self._sockets.pop(user.id, None)
                 self._supervisors.discard(user.id)
+                self._unwatch(user.id)
+                self._outboxes.pop(user.id, None)
+                pump = self._pumps.pop(user.id, None)
+                if pump is not None:
+                    pump.cancel()
 
     async def _handle(self, ws: Any, user: Any, raw: str | bytes) -> None:
         try:
@@ -229,7 +271,20 @@ class AgentConsole:
         conversation = await self._conversations.get(conversation_id)
         if conversation is None:
             raise ConsoleError("taken")
-        if kind == "accept":
+        if kind in ("watch", "unwatch", "whisper", "take_over") and user.role != "supervisor":
+            raise ConsoleError("forbidden")
+        if kind == "watch":
+            self._watching[conversation.id].add(user.id)
+            frame = await self._assigned_frame(conversation.id, user)
+            frame["type"] = "watching"
+            await ws.send(json.dumps(frame, ensure_ascii=False, default=str))
+        elif kind == "unwatch":
+            self._unwatch(user.id, conversation.id)
+        elif kind == "whisper":
+            await self._handoff.whisper(conversation, user, data.get("text"))
+        elif kind == "take_over":
+            await self._handoff.take_over(conversation, user)
+        elif kind == "accept":
             await self._handoff.accept(conversation, user)
         elif kind == "reply":
             await self._reply(ws, user, conversation, data)
@@ -253,6 +308,14 @@ class AgentConsole:
             )
         else:
             raise ConsoleError("unknown_type")
+
+    def _unwatch(self, user_id: int, conversation_id: str | None = None) -> None:
+        for conv in [conversation_id] if conversation_id else list(self._watching):
+            watchers = self._watching.get(conv)
+            if watchers is not None:
+                watchers.discard(user_id)
+                if not watchers:
+                    self._watching.pop(conv, None)
 
     async def _assigned_frame(self, conversation_id: str, user: Any) -> dict[str, Any]:
         transcript = await self._conversations.transcript(conversation_id)

@@ -59,6 +59,21 @@ return 1
 """
 
 
+# owner, agent id, group, rank in the group's queue ('' when not there), the group's average handle time
+_STATE_LUA = """
+local owner = redis.call('HGET', KEYS[1], 'owner') or 'bot'
+local agent = redis.call('HGET', KEYS[1], 'agent_id') or ''
+local group = redis.call('HGET', KEYS[1], 'group') or ''
+local rank = ''
+local handle = ''
+if owner == 'queued' and group ~= '' then
+  rank = redis.call('ZRANK', ARGV[1] .. 'queue:' .. group, ARGV[2]) or ''
+  handle = redis.call('HGET', ARGV[1] .. 'handoff:stats:' .. group, 'handle_avg') or ''
+end
+return {owner, agent, group, rank, handle}
+"""
+
+
 class HandoffError(ValueError):
     """A refused request, with a code for clients and a reason in Chinese."""
 
@@ -100,7 +115,11 @@ class Handoff:
         self.on_presence: Callable[[int, str], Any] | None = None
         self._users: dict[int, tuple[str, str, str]] = {}  # id → (username, display_name, role)
         self._mark_offline = self.redis.register_script(_MARK_OFFLINE_LUA)
+        self._state_script = self.redis.register_script(_STATE_LUA)
         self._worker = uuid.uuid4().hex
+        self._drain_locks: dict[str, asyncio.Lock] = {}
+        self._drain_dirty: dict[str, bool] = {}
+        self._online_cache: dict[str, tuple[float, int]] = {}
 
     # ------------------------------------------------------------------ keys
     def _k(self, name: str) -> str:
@@ -183,6 +202,7 @@ class Handoff:
         }
 
     async def _presence_changed(self, agent_id: int, status: str) -> None:
+        self._online_cache.clear()
         await self.hub.bus.publish("presence", agent_id=agent_id, status=status)
         if status == "online":
             await self.drain_for_agent(agent_id)
@@ -218,19 +238,26 @@ class Handoff:
     # ------------------------------------------------------------------ routing
     async def candidates(self, group_name: str, citizen_id: int | None = None) -> list[int]:
         """Online members of the group under capacity, in the group's strategy order."""
+        eligible = await self._eligible(group_name)
+        return await self._order(group_name, eligible, citizen_id)
+
+    async def _eligible(self, group_name: str) -> list[dict[str, Any]]:
         group = self.config.group(group_name)
-        eligible = [
+        return [
             a
             for a in await self.agents()
             if a["status"] == "online"
             and a["load"] < self.config.capacity
             and group.has_member(a["username"], a["role"])
         ]
-        if group.strategy == "least_busy" or group.strategy == "last_agent":
-            eligible.sort(key=lambda a: (a["load"], a["last_assigned"], a["agent_id"]))
+
+    async def _order(self, group_name: str, eligible: list[dict[str, Any]], citizen_id: int | None) -> list[int]:
+        group = self.config.group(group_name)
+        if group.strategy in ("least_busy", "last_agent"):
+            ranked = sorted(eligible, key=lambda a: (a["load"], a["last_assigned"], a["agent_id"]))
         else:  # longest_idle: the longest since their last assignment
-            eligible.sort(key=lambda a: (a["last_assigned"], a["load"], a["agent_id"]))
-        order = [a["agent_id"] for a in eligible]
+            ranked = sorted(eligible, key=lambda a: (a["last_assigned"], a["load"], a["agent_id"]))
+        order = [a["agent_id"] for a in ranked]
         if group.strategy == "last_agent" and citizen_id is not None:
             last = await self.redis.get(self._k(f"handoff:last_agent:{citizen_id}"))
             if last and int(last) in order:
@@ -274,45 +301,66 @@ class Handoff:
 
     # ------------------------------------------------------------------ assignment
     async def drain(self, group_name: str) -> int:
-        """Assign waiting conversations of one group to eligible agents, front of the queue first."""
+        """Assign waiting conversations of one group to eligible agents, front of the queue first.
+
+        One drain per group at a time in this worker: a request arriving while one runs marks
+        the group dirty and the running drain goes round again (so a burst of handoffs costs a
+        few passes, not one pass each). Workers may drain the same group at once: the CAS
+        decides every conversation exactly once."""
         group = self.config.group(group_name)
         if not group.auto_assign:
             return 0
+        self._drain_dirty[group.name] = True
+        lock = self._drain_locks.setdefault(group.name, asyncio.Lock())
+        if lock.locked():
+            return 0
         assigned = 0
-        queue = self.keys.queue(group.name)
-        while True:
-            waiting = await self.redis.zrange(queue, 0, 19)
-            if not waiting:
-                return assigned
-            progressed = False
-            for conversation_id in waiting:
-                citizen = await self.redis.hget(self.keys.conversation(conversation_id), "citizen_id")
-                order = await self.candidates(group.name, int(citizen) if citizen else None)
-                if not order:
-                    return assigned
-                if await self._try_assign(conversation_id, order, group.strategy):
-                    assigned += 1
-                    progressed = True
-            if not progressed:
-                return assigned
+        async with lock:
+            while self._drain_dirty.get(group.name):
+                self._drain_dirty[group.name] = False
+                assigned += await self._drain_pass(group.name, group.strategy)
+        return assigned
 
-    async def _try_assign(self, conversation_id: str, order: list[int], strategy: str) -> int | None:
-        for agent_id in order:
-            result = await self.ownership.apply(
-                conversation_id,
-                "assign",
-                actor="system:auto",
-                agent_id=agent_id,
-                capacity=self.config.capacity,
-                require_online=True,
-                data={"auto": True, "strategy": strategy},
-            )
-            if result.ok:
-                await self.after_assign(conversation_id, agent_id)
-                return agent_id
-            if result.reason == "wrong_state":
-                return None  # another worker assigned it, or it left the queue
-        return None
+    async def _drain_pass(self, group: str, strategy: str) -> int:
+        eligible = await self._eligible(group)
+        free = sum(self.config.capacity - a["load"] for a in eligible)
+        if free <= 0:
+            return 0
+        assigned = 0
+        followups: list[asyncio.Task[None]] = []
+        by_id = {a["agent_id"]: a for a in eligible}
+        for conversation_id in await self.redis.zrange(self.keys.queue(group), 0, free - 1):
+            if not by_id:
+                break
+            citizen = await self.redis.hget(self.keys.conversation(conversation_id), "citizen_id")
+            order = await self._order(group, list(by_id.values()), int(citizen) if citizen else None)
+            for agent_id in order:
+                result = await self.ownership.apply(
+                    conversation_id,
+                    "assign",
+                    actor="system:auto",
+                    agent_id=agent_id,
+                    capacity=self.config.capacity,
+                    require_online=True,
+                    data={"auto": True, "strategy": strategy},
+                )
+                if result.ok:
+                    assigned += 1
+                    agent = by_id[agent_id]
+                    agent["load"] += 1
+                    agent["last_assigned"] = time.time()
+                    if agent["load"] >= self.config.capacity:
+                        by_id.pop(agent_id)
+                    # the greeting and the statistics run beside the next assignments
+                    followups.append(asyncio.create_task(self.after_assign(conversation_id, agent_id)))
+                    break
+                if result.reason == "wrong_state":
+                    break  # another worker assigned it, or it left the queue
+                by_id.pop(agent_id, None)  # full or no longer online: not this pass
+        for outcome in await asyncio.gather(*followups, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                log.error("after-assignment work failed: %r", outcome)
+        return assigned
 
     async def drain_for_agent(self, agent_id: int) -> None:
         found = await self.user(agent_id)
@@ -360,29 +408,46 @@ class Handoff:
 
     # ------------------------------------------------------------------ waiting citizens
     async def eta_seconds(self, group: str, position: int) -> int:
-        stats = await self.redis.hgetall(self._k(f"handoff:stats:{group}"))
-        handle = float(stats.get("handle_avg") or self.config.default_handle_seconds)
+        """The estimated wait: position × the group's recent average handle time ÷ its online slots."""
+        handle = await self.redis.hget(self._k(f"handoff:stats:{group}"), "handle_avg")
+        handle_seconds = float(handle or self.config.default_handle_seconds)
+        slots = max(1, await self._online_members(group) * self.config.capacity)
+        return int(round(position * handle_seconds / slots / 5.0) * 5) or 5
+
+    async def _online_members(self, group: str) -> int:
+        """How many of a group's members are online (cached for a second: every waiting citizen's
+        state frame asks, and a burst of transitions asks for each of them)."""
+        cached = self._online_cache.get(group)
+        now = time.monotonic()
+        if cached and now - cached[0] < 1.0:
+            return cached[1]
         cfg_group = self.config.group(group)
-        online = sum(
+        count = sum(
             1 for a in await self.agents() if a["status"] == "online" and cfg_group.has_member(a["username"], a["role"])
         )
-        slots = max(1, online * self.config.capacity)
-        return int(round(position * handle / slots / 5.0) * 5) or 5
+        self._online_cache[group] = (now, count)
+        return count
 
     async def state_frame(self, conversation_id: str) -> dict[str, Any]:
-        state = await self.ownership.state(conversation_id)
+        """The citizen's `state` frame. One Redis round trip (plus a cached online count): the web
+        channel asks for every waiting citizen on every queue change."""
+        owner, agent, group, rank, handle = await self._state_script(
+            keys=[self.keys.conversation(conversation_id)], args=[self.keys.prefix, conversation_id]
+        )
+        owner = owner or "bot"
         position = eta = None
-        if state.owner == Owner.QUEUED and state.group:
-            position = await self.ownership.queue_position(conversation_id, state.group)
-            if position is not None:
-                eta = await self.eta_seconds(state.group, position)
+        if owner == Owner.QUEUED and group and rank is not None and rank != "":
+            position = int(rank) + 1
+            handle_seconds = float(handle or self.config.default_handle_seconds)
+            slots = max(1, await self._online_members(group) * self.config.capacity)
+            eta = int(round(position * handle_seconds / slots / 5.0) * 5) or 5
         return {
             "type": "state",
-            "owner": state.owner.value,
+            "owner": owner,
             "queue_position": position,
             "eta_seconds": eta,
-            "group": state.group if state.owner != Owner.BOT else None,
-            "agent_name": await self.display_name(state.agent_id) if state.owner == Owner.AGENT else None,
+            "group": group or None if owner != Owner.BOT else None,
+            "agent_name": await self.display_name(int(agent)) if owner == Owner.AGENT and agent else None,
         }
 
     async def offer_messages(self) -> None:
@@ -722,6 +787,52 @@ class Handoff:
         for agent in agents:
             agent["conversations"] = sorted(await self.ownership.agent_conversations(agent["agent_id"]))
         return {"type": "board", "at": now, "queues": queues, "agents": agents}
+
+    async def whisper(self, conversation: Any, supervisor: Any, text: Any) -> Any:
+        """A supervisor's note to the serving agent: kept in the transcript with meta whisper=true,
+        published as a `whisper` event (never `message`), so no channel ever delivers it."""
+        if not isinstance(text, str) or not text.strip():
+            raise HandoffError("empty")
+        if len(text) > MAX_MEMO:
+            raise HandoffError("too_long")
+        state = await self.ownership.state(conversation.id)
+        if state.owner != Owner.AGENT:
+            raise HandoffError("taken")
+        message, _ = await self.conversations.record(
+            conversation.id,
+            conversation.channel,
+            "system",
+            text.strip(),
+            sender_name=supervisor.display_name,
+            meta={"whisper": True, "from_user_id": supervisor.id},
+        )
+        await self.hub.bus.publish(
+            "whisper", conversation_id=conversation.id, agent_id=state.agent_id, message=message.to_json()
+        )
+        return message
+
+    async def take_over(self, conversation: Any, supervisor: Any) -> None:
+        """A supervisor takes a waiting or served conversation onto their own console."""
+        state = await self.ownership.state(conversation.id)
+        name = "transfer" if state.owner == Owner.AGENT else "assign"
+        result = await self.ownership.apply(
+            conversation.id,
+            name,
+            actor=f"supervisor:{supervisor.id}",
+            agent_id=supervisor.id,
+            data={"take_over": True},
+        )
+        if not result.ok:
+            raise HandoffError("taken")
+        self._users[supervisor.id] = (supervisor.username, supervisor.display_name, supervisor.role)
+        served = self._k(f"handoff:served:{conversation.id}")
+        await self.redis.sadd(served, supervisor.id)
+        await self.redis.expire(served, CSAT_TTL)
+        await self.hub.say(
+            conversation, "system", self.config.texts["assigned_reply"].format(agent=supervisor.display_name)
+        )
+        if state.agent_id is not None:
+            await self.drain_for_agent(state.agent_id)
 
     async def conversation_record(self, conversation_id: str) -> Conversation | None:
         async with self.sessions() as session:

@@ -108,6 +108,22 @@ return {1, cur, cur_agent, cur_group, string.format('%.0f', version)}
 """
 
 
+# KEYS: conv hash, the group's queue, the set of queues; ARGV: owner, agent id, group, conversation id, now, prefix
+_LOAD_LUA = """
+if redis.call('HEXISTS', KEYS[1], 'owner') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'agent_id', ARGV[2], 'group', ARGV[3])
+if ARGV[1] == 'queued' and ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[4])
+  redis.call('SADD', KEYS[3], ARGV[3])
+  redis.call('HSET', KEYS[1], 'queued_at', ARGV[5])
+end
+if ARGV[1] == 'agent' and ARGV[2] ~= '' then
+  redis.call('SADD', ARGV[6] .. 'agent:' .. ARGV[2] .. ':convs', ARGV[4])
+end
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class OwnerState:
     owner: Owner
@@ -141,6 +157,7 @@ class Ownership:
         self._sessions = sessions
         self._bus = bus
         self._script = redis.register_script(_TRANSITION_LUA)
+        self._load_script = redis.register_script(_LOAD_LUA)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -155,14 +172,17 @@ class Ownership:
         return self._sessions
 
     async def load(self, conversation_id: str, owner: str, agent_id: int | None, group: str | None) -> None:
-        """Put a conversation's state back into Redis from its record (after a Redis restart)."""
-        await self._redis.hsetnx(self._keys.conversation(conversation_id), "owner", owner)
-        if agent_id is not None:
-            await self._redis.hsetnx(self._keys.conversation(conversation_id), "agent_id", str(agent_id))
-        if group:
-            await self._redis.hsetnx(self._keys.conversation(conversation_id), "group", group)
-            if owner == Owner.QUEUED:
-                await self._redis.zadd(self._keys.queue(group), {conversation_id: time.time()}, nx=True)
+        """Put a conversation's state back into Redis from its record (after a Redis restart).
+
+        Only when Redis has no state for it: the record may lag behind a transition another
+        worker is still writing, and must never overwrite (or re-queue) the live state."""
+        await self._load_script(
+            keys=[self._keys.conversation(conversation_id), self._keys.queue(group or ""), self._keys.queues()],
+            args=[
+                owner, "" if agent_id is None else str(agent_id), group or "", conversation_id, time.time(),
+                self._keys.prefix,
+            ],
+        )
 
     async def state(self, conversation_id: str) -> OwnerState:
         raw = await self._redis.hgetall(self._keys.conversation(conversation_id))

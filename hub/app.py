@@ -125,7 +125,12 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         if user is None:
             return error(401, "请先登录。", "login_required")
         return response.json(
-            {"username": user.username, "display_name": user.display_name, "role": user.role, "role_name": ROLE_NAMES[user.role]}
+            {
+                "username": user.username,
+                "display_name": user.display_name,
+                "role": user.role,
+                "role_name": ROLE_NAMES[user.role],
+            }
         )
 
     @app.get("/api/kb/entries")

@@ -48,7 +48,8 @@ def build_action_registry(dispatcher: Dispatcher, answers: AnswerService, kb: Kb
         # the last branch answered picks the skill group if the citizen asks for a person
         await handoff.remember_branch(call.sender_id, found.branch)
         meta = {"kb_entry_id": found.entry_id, "kb_question": found.question, "kb_score": round(found.score, 4)}
-        if await always_hands_off(found.entry_id):
+        keywords = getattr(found, "keywords", None)
+        if (marker in keywords) if keywords is not None else await always_hands_off(found.entry_id):
             meta["handoff_after"] = True  # the dispatcher hands off once the answer is delivered
         return ActionResult(texts=[found.answer], custom=[{"zwkf_meta": meta}])
 

@@ -71,10 +71,13 @@ async def build_services(settings: Settings) -> Services:
         return await dispatcher.handoff.state_frame(conversation_id)
 
     async def history(conversation_id: str) -> list[dict[str, Any]]:
-        return [message.to_json() for message in await conversations.transcript(conversation_id)]
+        # a supervisor's whisper to the agent is never shown to the citizen
+        return [m.to_json() for m in await conversations.transcript(conversation_id) if not m.meta.get("whisper")]
 
     async def screen_pop(conversation_id: str, user: Any) -> dict[str, Any]:
-        return await build_screen_pop(citizens, conversations, conversation_id, viewer_id=user.id, viewer_role=user.role)
+        return await build_screen_pop(
+            citizens, conversations, conversation_id, viewer_id=user.id, viewer_role=user.role
+        )
 
     async def queue_items() -> list[dict[str, Any]]:
         items = []

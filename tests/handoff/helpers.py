@@ -46,11 +46,13 @@ class FakeAnswers:
     """question text → (entry id, branch, answer); anything else is declined."""
 
     known: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    kb: FakeKb | None = None
 
     async def answer(self, text: str) -> AnswerOutcome:
         if text in self.known:
             entry_id, branch, answer = self.known[text]
-            return AnswerOutcome(KbAnswer(entry_id, branch, text, answer, 0.99), [])
+            keywords = tuple(self.kb.entries[entry_id].keywords) if self.kb and entry_id in self.kb.entries else ()
+            return AnswerOutcome(KbAnswer(entry_id, branch, text, answer, answer, "", keywords, 0.99), [])
         return AnswerOutcome(None, [])
 
 
@@ -150,7 +152,8 @@ async def make_hub(
     citizens = CitizenDirectory(sessions)
     rasa = FakeRasa()
     dispatcher = Dispatcher(settings, conversations, citizens, ownership, bus, rasa)  # type: ignore[arg-type]
-    answers, kb = FakeAnswers(), FakeKb()
+    kb = FakeKb()
+    answers = FakeAnswers(kb=kb)
     rasa.registry = build_action_registry(dispatcher, answers, kb)  # type: ignore[arg-type]
     users: dict[str, StaffUser] = {}
     async with sessions() as session, session.begin():

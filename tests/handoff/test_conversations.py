@@ -19,7 +19,9 @@ async def test_transcript_keeps_everyone_in_order_and_dedupes_retries(settings: 
         assert created and not created_again and again.id == conv.id
 
         first, new = await conversations.record(conv.id, "wechat", "citizen", "居住证怎么办", channel_message_id="m1")
-        retry, new_retry = await conversations.record(conv.id, "wechat", "citizen", "居住证怎么办", channel_message_id="m1")
+        retry, new_retry = await conversations.record(
+            conv.id, "wechat", "citizen", "居住证怎么办", channel_message_id="m1"
+        )
         assert new and not new_retry and retry.id == first.id
         await conversations.record(conv.id, "wechat", "bot", "请携带身份证……", sender_name="智能客服")
         await conversations.record(conv.id, "wechat", "system", "已为您转接人工客服")

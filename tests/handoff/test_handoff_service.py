@@ -444,3 +444,47 @@ async def test_supervisor_board(auto_hub: Hub) -> None:
     agent8 = next(a for a in board["agents"] if a["username"] == "agent8")
     assert (agent8["status"], agent8["load"], agent8["conversations"]) == ("busy", 1, [assigned])
     assert queue["avg_wait_seconds"] is not None
+
+
+async def test_whisper_never_reaches_the_citizen_and_take_over(hub: Hub) -> None:
+    sent: list[str] = []
+
+    class Capture:
+        name = "web"
+
+        async def send(self, channel_user_id: str, message: object) -> None:
+            sent.append(message.text)  # type: ignore[attr-defined]
+
+    hub.dispatcher.register_channel(Capture())  # type: ignore[arg-type]
+    events: list[dict] = []
+
+    async def collect(event: dict) -> None:
+        events.append(event)
+
+    hub.bus.subscribe(collect)
+    await hub.bus.start()
+    try:
+        a1, boss = hub.users["agent1"], hub.users["super1"]
+        conv = await hub.conversation("v-whisper")
+        await _queue(hub, "v-whisper")
+        await hub.handoff.accept(conv, a1)
+        message = await hub.handoff.whisper(conv, boss, "注意核实身份后再告知进度")
+        assert message.meta["whisper"] is True and message.sender_name == boss.display_name
+        assert "注意核实身份后再告知进度" not in sent  # no channel delivered it
+        with pytest.raises(HandoffError):
+            await hub.handoff.whisper(conv, boss, "  ")
+        await hub.handoff.take_over(conv, boss)
+        state = await hub.ownership.state(conv.id)
+        assert (state.owner, state.agent_id) == (Owner.AGENT, boss.id)
+        assert await hub.ownership.agent_conversations(a1.id) == set()
+        for _ in range(100):
+            if any(e["kind"] == "state" and e["transition"] == "transfer" for e in events):
+                break
+            await asyncio.sleep(0.02)
+        whispers = [e for e in events if e["kind"] == "whisper"]
+        assert len(whispers) == 1 and whispers[0]["agent_id"] == a1.id
+        assert not [e for e in events if e["kind"] == "message" and e["message"]["meta"].get("whisper")]
+        take = [e for e in events if e["kind"] == "state" and e["transition"] == "transfer"]
+        assert take and take[0]["data"]["take_over"] is True and take[0]["data"]["previous_agent_id"] == a1.id
+    finally:
+        await hub.bus.stop()

@@ -17,7 +17,9 @@ async def _count_messages(database_url: str, conversation_id: str) -> int:
     engine = make_engine(database_url)
     try:
         async with engine.connect() as conn:
-            result = await conn.execute(select(func.count(Message.id)).where(Message.conversation_id == conversation_id))
+            result = await conn.execute(
+                select(func.count(Message.id)).where(Message.conversation_id == conversation_id)
+            )
             return int(result.scalar_one())
     finally:
         await engine.dispose()
@@ -88,10 +90,16 @@ async def test_handoff_to_an_agent_and_back_to_the_bot(system: RunningSystem) ->
     try:
         async with engine.connect() as conn:
             kinds = (
-                await conn.execute(
-                    select(ConversationEvent.kind).where(ConversationEvent.conversation_id == conv).order_by(ConversationEvent.id)
+                (
+                    await conn.execute(
+                        select(ConversationEvent.kind)
+                        .where(ConversationEvent.conversation_id == conv)
+                        .order_by(ConversationEvent.id)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
     finally:
         await engine.dispose()
     assert kinds == ["request_human", "assign", "close"]
@@ -112,7 +120,11 @@ async def test_bad_frames_get_errors_and_store_nothing(system: RunningSystem) ->
     async with ChatClient(system.hub_url) as citizen:
         await citizen.ask("你好")
         before = await _count_messages(system.database_url, citizen.conversation_id)
-        for bad in ["{not json", '{"type": "message", "text": "hi"}', '{"type": "message", "text": "' + "长" * 1200 + '", "client_id": "c"}']:
+        for bad in [
+            "{not json",
+            '{"type": "message", "text": "hi"}',
+            '{"type": "message", "text": "' + "长" * 1200 + '", "client_id": "c"}',
+        ]:
             await citizen.send_frame(bad)
             error = await citizen.next_frame("error")
             assert error["reason"]

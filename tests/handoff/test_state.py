@@ -26,7 +26,11 @@ async def _setup(settings: Settings, redis_client: aioredis.Redis):
     citizens = CitizenDirectory(sessions)
     async with sessions() as session, session.begin():
         for number in range(1, 8):
-            session.add(User(id=number, username=f"agent{number}", display_name=f"坐席{number}", password_hash="x", role="agent"))
+            session.add(
+                User(
+                    id=number, username=f"agent{number}", display_name=f"坐席{number}", password_hash="x", role="agent"
+                )
+            )
     return engine, sessions, ownership, conversations, citizens, bus
 
 
@@ -71,10 +75,16 @@ async def test_handoff_cycle_records_every_transition(settings: Settings, redis_
             row = await session.get(Conversation, conv)
             assert (row.status, row.owner, row.disposition) == ("closed", "bot", "resolved")
             kinds = (
-                await session.execute(
-                    select(ConversationEvent.kind).where(ConversationEvent.conversation_id == conv).order_by(ConversationEvent.id)
+                (
+                    await session.execute(
+                        select(ConversationEvent.kind)
+                        .where(ConversationEvent.conversation_id == conv)
+                        .order_by(ConversationEvent.id)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         assert kinds == ["request_human", "assign", "close"]
         for _ in range(50):
             if len([e for e in received if e["kind"] == "state"]) >= 3:
@@ -86,7 +96,9 @@ async def test_handoff_cycle_records_every_transition(settings: Settings, redis_
         await engine.dispose()
 
 
-async def test_many_agents_accepting_at_once_assign_exactly_once(settings: Settings, redis_client: aioredis.Redis) -> None:
+async def test_many_agents_accepting_at_once_assign_exactly_once(
+    settings: Settings, redis_client: aioredis.Redis
+) -> None:
     engine, _sessions, ownership, conversations, citizens, _bus = await _setup(settings, redis_client)
     try:
         convs = [await _conversation(conversations, citizens, f"v{i}") for i in range(12)]

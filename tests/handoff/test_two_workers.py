@@ -170,11 +170,23 @@ async def test_console_presence_transfer_close_and_csat_over_sockets(workers: Wo
             assert handed["memo"] == {"text": memo, "from": "坐席01"} and handed["transition"] == "transfer"
             await _frame(citizen, "state", lambda f: f.get("agent_name") == "坐席02")
 
+            # the supervisor watches and whispers: the agent sees it, the citizen never does
+            await sender.send({"type": "watch", "conversation_id": conv})
+            assert (await _frame(sender, "error"))["code"] == "forbidden"
+            await boss.send({"type": "watch", "conversation_id": conv})
+            watching = await _frame(boss, "watching", lambda f: f["conversation_id"] == conv)
+            assert any(m["sender"] == "citizen" or m["sender"] == "system" for m in watching["transcript"])
+            await boss.send({"type": "whisper", "conversation_id": conv, "text": "请先核实身份"})
+            whisper = await _frame(receiver, "message", lambda f: f["message"]["meta"].get("whisper"))
+            assert whisper["message"]["text"] == "请先核实身份"
+            await _frame(boss, "message", lambda f: f["message"]["meta"].get("whisper"))
+
             await receiver.send(
                 {"type": "close", "conversation_id": conv, "disposition": "resolved", "summary": "已说明流程"}
             )
             csat = await _frame(citizen, "message", lambda f: f["message"]["meta"].get("csat"))
             assert csat["message"]["meta"]["conversation_id"] == conv
+            assert not [f for f in citizen.frames if f["type"] == "message" and f["message"]["meta"].get("whisper")]
             await boss.send({"type": "board"})
             board = await boss.next_frame("board")
             assert {"queues", "agents"} <= set(board)
