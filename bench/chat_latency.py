@@ -113,7 +113,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="zwkf-bench-"))
     database_url = f"sqlite:///{tmp / 'bench.db'}"
     prefix = f"bench{uuid.uuid4().hex[:6]}:"
-    settings = load_settings().with_overrides({"storage.database_url": database_url, "storage.redis_key_prefix": prefix})
+    settings = load_settings().with_overrides(
+        {"storage.database_url": database_url, "storage.redis_key_prefix": prefix}
+    )
     upgrade(database_url)
     asyncio.run(seed(settings))
     hub_port, rasa_port = free_port(), free_port()
@@ -131,7 +133,9 @@ def main() -> None:
     hub = start_hub(env, hub_port, tmp / "hub.log")
     try:
         wait_ready(rasa_url, timeout=240, proc=rasa)
-        result = asyncio.run(drive(f"http://127.0.0.1:{hub_port}", rasa_url, args.conversations, args.messages, args.rounds))
+        result = asyncio.run(
+            drive(f"http://127.0.0.1:{hub_port}", rasa_url, args.conversations, args.messages, args.rounds)
+        )
     finally:
         stop_process(hub)
         stop_rasa(rasa)

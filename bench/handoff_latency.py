@@ -43,7 +43,9 @@ async def seed_agents(database_url: str, count: int) -> None:
         password = hash_password("pass")
         async with sessions() as session, session.begin():
             for number in range(1, count + 1):
-                session.add(User(username=f"b{number:03d}", display_name=f"坐席{number}", password_hash=password, role="agent"))
+                session.add(
+                    User(username=f"b{number:03d}", display_name=f"坐席{number}", password_hash=password, role="agent")
+                )
     finally:
         await engine.dispose()
 

@@ -152,7 +152,7 @@ def parse_frame(raw: str | bytes, *, max_frame_chars: int, max_text_chars: int) 
         title = data.get("title")  # a quick reply: `text` is its payload, `title` what the citizen saw
         if title is not None and (not isinstance(title, str) or not title.strip() or len(title) > 100):
             raise FrameError("bad_field")
-    elif kind not in {"human", "ping"}:
+    elif kind not in {"human", "ping", "leave_message", "csat"}:
         raise FrameError("unknown_type")
     return Frame(kind, data)
 
@@ -265,6 +265,9 @@ class WebChannel:
                         conversation = await self._hub.open_conversation(CHANNEL, visitor_id)
                         await self._hub.request_human(conversation, reason="button", announce=True)
                         continue
+                    if frame.type in {"leave_message", "csat"}:
+                        await self._citizen_request(ws, visitor_id, frame)
+                        continue
                     conversation_id = await self._on_message(ws, visitor_id, conversation_id, frame)
                 except FrameError as error:
                     refusal = {"type": "error", "code": error.code, "reason": error.reason}
@@ -295,6 +298,28 @@ class WebChannel:
         except Exception:
             pass
         return False
+
+    async def _citizen_request(self, ws: Any, visitor_id: str, frame: Frame) -> None:
+        """留言 (becomes a ticket) and 满意度评价; the hub validates and answers in Chinese."""
+        try:
+            if frame.type == "leave_message":
+                conversation = await self._hub.open_conversation(CHANNEL, visitor_id)
+                result = await self._hub.leave_message(conversation, frame.data.get("text"))
+            else:
+                data = frame.data
+                result = await self._hub.rate(
+                    data.get("conversation_id"),
+                    data.get("score"),
+                    data.get("comment") or "",
+                    channel_user_id=visitor_id,
+                )
+        except Exception as error:
+            code, reason = getattr(error, "code", None), getattr(error, "reason", None)
+            if not isinstance(code, str) or not isinstance(reason, str):
+                raise
+            await ws.send(json.dumps({"type": "error", "code": code, "reason": reason}, ensure_ascii=False))
+            return
+        await ws.send(json.dumps({"type": "done", "request": frame.type, **result}, ensure_ascii=False, default=str))
 
     async def _on_message(self, ws: Any, visitor_id: str, conversation_id: str, frame: Frame) -> str:
         client_id = frame.data["client_id"]

@@ -37,7 +37,9 @@ class CitizenDirectory:
         for _ in range(3):
             async with self._sessions() as session:
                 found = await session.execute(
-                    select(CitizenIdentity.citizen_id).where(CitizenIdentity.kind == kind, CitizenIdentity.value == value)
+                    select(CitizenIdentity.citizen_id).where(
+                        CitizenIdentity.kind == kind, CitizenIdentity.value == value
+                    )
                 )
                 citizen_id = found.scalar_one_or_none()
                 if citizen_id is not None:
@@ -53,6 +55,16 @@ class CitizenDirectory:
                 continue  # another worker created it at the same moment: read theirs
         raise RuntimeError(f"could not resolve identity {kind}")
 
+    async def link(self, citizen_id: int, kind: str, value: str) -> bool:
+        """Attach another identity (a WeChat unionid, a phone number) to a profile.
+        Returns False when that identity already belongs to someone (merging is a staff decision)."""
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(CitizenIdentity(citizen_id=citizen_id, kind=kind, value=value))
+        except IntegrityError:
+            return False
+        return True
+
     async def get(self, citizen_id: int) -> CitizenView | None:
         async with self._sessions() as session:
             citizen = await session.get(Citizen, citizen_id)
@@ -62,7 +74,11 @@ class CitizenDirectory:
                 select(CitizenIdentity.kind, CitizenIdentity.value).where(CitizenIdentity.citizen_id == citizen_id)
             )
             return CitizenView(
-                citizen.id, citizen.name, citizen.phone, citizen.id_number, list(citizen.tags or []),
+                citizen.id,
+                citizen.name,
+                citizen.phone,
+                citizen.id_number,
+                list(citizen.tags or []),
                 [(kind, value) for kind, value in identities],
             )
 

@@ -36,7 +36,9 @@ async def build_screen_pop(
                 "summary": await conversations.first_citizen_text(item.id),
             }
         )
-    await citizens.audit(viewer_id, "view_citizen", f"citizen:{conversation.citizen_id}", {"conversation": conversation_id})
+    await citizens.audit(
+        viewer_id, "view_citizen", f"citizen:{conversation.citizen_id}", {"conversation": conversation_id}
+    )
     return {
         "citizen": {
             "id": conversation.citizen_id,

@@ -19,7 +19,13 @@ from hub.redis_client import Keys
 
 SESSION_COOKIE = "zwkf_session"
 ROLES = ("agent", "supervisor", "kb_editor", "inspector", "admin")
-ROLE_NAMES = {"agent": "坐席", "supervisor": "班长", "kb_editor": "知识库编辑", "inspector": "质检员", "admin": "管理员"}
+ROLE_NAMES = {
+    "agent": "坐席",
+    "supervisor": "班长",
+    "kb_editor": "知识库编辑",
+    "inspector": "质检员",
+    "admin": "管理员",
+}
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,9 @@ def hash_password(password: str) -> str:
 
 
 class Accounts:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, keys: Keys, hours: int) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, keys: Keys, hours: int
+    ) -> None:
         self._sessions = sessions
         self._redis = redis
         self._keys = keys

@@ -82,8 +82,30 @@ class Dispatcher:
             if reason is not None:
                 await self.request_human(conversation, reason=reason, announce=True)
                 return message
+        if not bot_understands(inbound):
+            # images, files, locations, links and voice without WeChat's recognition: the bot
+            # cannot read them; say so instead of counting a fallback against the citizen
+            await self.say(conversation, "bot", str(self.settings.get("bot.media_reply")), sender_name="智能客服")
+            return message
         await self.ask_bot(conversation, inbound.text)
         return message
+
+    async def note(
+        self,
+        conversation: ConversationView,
+        text: str,
+        meta: dict[str, Any] | None = None,
+        channel_message_id: str | None = None,
+    ) -> tuple[MessageView, bool]:
+        """A system line for the transcript and the agent (a delivery error, an unsubscribe),
+        never sent to the citizen. Returns (message, is_new): a repeated channel id is a no-op."""
+        message, is_new = await self.conversations.record(
+            conversation.id, conversation.channel, "system", text, meta=meta, channel_message_id=channel_message_id
+        )
+        if is_new:
+            state = await self.ownership.state(conversation.id)
+            await self._publish_message(conversation, message, state.agent_id)
+        return message, is_new
 
     async def ask_bot(self, conversation: ConversationView, text: str) -> None:
         try:
@@ -188,6 +210,16 @@ class Dispatcher:
             agent_id=agent_id,
             message=message.to_json(),
         )
+
+
+MEDIA_KINDS = frozenset({"image", "file", "video", "shortvideo", "location", "link", "unsupported"})
+
+
+def bot_understands(inbound: InboundMessage) -> bool:
+    """Everything but media, and voice only when the platform already turned it into text."""
+    if inbound.kind == "voice":
+        return bool(inbound.meta.get("recognition"))
+    return inbound.kind not in MEDIA_KINDS
 
 
 def fold_replies(replies: list[Any]) -> list[tuple[str, dict[str, Any]]]:

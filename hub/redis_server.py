@@ -24,11 +24,26 @@ def start_private_redis(data_dir: Path, port: int = 6399) -> tuple[subprocess.Po
     """Run `redis-server` on loopback with its files under `data_dir`; returns (process, url)."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise SystemExit("没有找到 redis-server：请安装 Redis（Debian: apt-get install redis-server）或设置 REDIS_URL。")
+        raise SystemExit(
+            "没有找到 redis-server：请安装 Redis（Debian: apt-get install redis-server）或设置 REDIS_URL。"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir), "--appendonly", "yes",
-         "--save", "60 1", "--logfile", str(data_dir / "redis.log")],
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "60 1",
+            "--logfile",
+            str(data_dir / "redis.log"),
+        ],
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )

@@ -26,7 +26,6 @@ def _test_redis_url() -> str:
     return private.rsplit("/", 1)[0] + "/14"
 
 
-
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -197,7 +196,8 @@ class AgentClient:
             reply.raise_for_status()
             token = reply.cookies.get("zwkf_session")
         self._ws = await websockets.connect(
-            self.base_url.replace("http://", "ws://") + "/ws/agent", additional_headers={"Cookie": f"zwkf_session={token}"}
+            self.base_url.replace("http://", "ws://") + "/ws/agent",
+            additional_headers={"Cookie": f"zwkf_session={token}"},
         )
         return self
 

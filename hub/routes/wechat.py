@@ -11,11 +11,8 @@ from typing import Any
 
 from sanic import Blueprint, Request, Sanic, response
 from sanic.response import HTTPResponse
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from channels.wechat import WeChatAPI, WeChatChannel, WeChatConfig
-from hub.models import CitizenIdentity
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +29,12 @@ class HubRecords:
     async def note(
         self, conversation_id: str, text: str, meta: dict[str, Any], *, channel_message_id: str | None = None
     ) -> bool:
-        services = self._services
-        conversation = await services.conversations.get(conversation_id)
+        conversation = await self._services.conversations.get(conversation_id)
         if conversation is None:
             return False
-        message, is_new = await services.conversations.record(
-            conversation.id, conversation.channel, "system", text, channel_message_id=channel_message_id, meta=meta
+        _message, is_new = await self._services.dispatcher.note(
+            conversation, text, meta, channel_message_id=channel_message_id
         )
-        if is_new:
-            state = await services.ownership.state(conversation.id)
-            await services.bus.publish(
-                "message",
-                conversation_id=conversation.id,
-                channel=conversation.channel,
-                agent_id=state.agent_id,
-                message=message.to_json(),
-            )
         return is_new
 
     async def set_profile(self, citizen_id: int, *, name: str | None, unionid: str | None) -> None:
@@ -57,18 +44,7 @@ class HubRecords:
             if citizen is not None and not citizen.name:  # never overwrite a name staff entered
                 await services.citizens.update(citizen_id, name=name)
         if unionid:
-            # Workaround until crm exposes CitizenDirectory.link(citizen_id, kind, value).
-            try:
-                async with services.sessions() as session, session.begin():
-                    found = await session.execute(
-                        select(CitizenIdentity.citizen_id).where(
-                            CitizenIdentity.kind == "wechat_unionid", CitizenIdentity.value == unionid
-                        )
-                    )
-                    if found.scalar_one_or_none() is None:
-                        session.add(CitizenIdentity(citizen_id=citizen_id, kind="wechat_unionid", value=unionid[:128]))
-            except IntegrityError:
-                pass  # another worker linked it at the same moment
+            await services.citizens.link(citizen_id, "wechat_unionid", unionid[:128])
 
 
 def _channel(request: Request) -> WeChatChannel | None:

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from channels.wechat import WeChatConfig, open_push, plan_for
+from hub.config import load_settings
 from hub.db import make_engine
 from hub.migrate import upgrade
 from hub.models import Citizen, CitizenIdentity, Conversation, Message
@@ -187,6 +188,8 @@ async def test_oversized_and_entity_bodies_are_refused_and_nothing_is_stored(wx:
 
 # -- message types in each mode ---------------------------------------------------------------
 
+MEDIA_REPLY = load_settings().get("bot.media_reply")
+
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", sorted(SAMPLES))
@@ -200,7 +203,9 @@ async def test_each_message_type_in_each_mode(wx: WeChatSystem, mode: str, kind:
     citizen = [row for row in stored if row.sender == "citizen"]
     assert len(citizen) == 1 and citizen[0].channel_message_id == f"msg:{msg_id}"
     assert citizen[0].meta["kind"] == kind
-    assert reply["Content"] == f"收到：{citizen[0].text}" and reply["ToUserName"] == user
+    # the bot reads text and recognised voice; media get the fixed "please write it down" reply
+    expected = MEDIA_REPLY if kind in {"image", "link", "location"} else f"收到：{citizen[0].text}"
+    assert reply["Content"] == expected and reply["ToUserName"] == user
     if kind == "voice":
         assert citizen[0].text == "公积金怎么提取" and citizen[0].meta["media_id"] == "media_voice_1"
     if kind == "image":

@@ -54,7 +54,9 @@ async def test_screen_pop_masks_for_agents_and_is_audited(settings: Settings) ->
         assert for_agent["citizen"]["phone"] == "***5678"
         assert for_agent["citizen"]["visitor_id"] == "v-pop"
         assert [c["summary"] for c in for_agent["previous_conversations"]] == ["公积金怎么提取"]
-        for_supervisor = await build_screen_pop(directory, conversations, current.id, viewer_id=2, viewer_role="supervisor")
+        for_supervisor = await build_screen_pop(
+            directory, conversations, current.id, viewer_id=2, viewer_role="supervisor"
+        )
         assert for_supervisor["citizen"]["phone"] == "13812345678"
         async with sessions() as session:
             views = (await session.execute(select(AuditLog.user_id).where(AuditLog.action == "view_citizen"))).scalars()

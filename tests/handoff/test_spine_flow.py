@@ -141,3 +141,26 @@ async def test_a_message_is_stored_before_it_is_acknowledged(system: RunningSyst
         finally:
             await engine.dispose()
         assert row == "不动产登记要多久"
+
+
+async def test_a_citizen_rates_the_agent_after_close_and_leaves_a_message(system: RunningSystem) -> None:
+    async with ChatClient(system.hub_url) as citizen, AgentClient(system.hub_url, "agent1", "agent1pass") as agent:
+        await citizen.say("我要转人工")
+        conv = citizen.conversation_id
+        await agent.next_frame("queue", where=lambda f: any(i["conversation_id"] == conv for i in f["items"]))
+        await agent.send({"type": "accept", "conversation_id": conv})
+        await agent.next_frame("assigned", where=lambda f: f["conversation_id"] == conv)
+        await agent.send({"type": "close", "conversation_id": conv, "disposition": "resolved", "summary": "已解答"})
+        question = await citizen.next_frame("message", where=lambda f: f["message"]["meta"].get("csat"))
+        assert question["message"]["meta"]["conversation_id"] == conv
+
+        await citizen.send_frame({"type": "csat", "conversation_id": conv, "score": 9})
+        refused = await citizen.next_frame("error")
+        assert refused["code"] == "bad_score" and refused["reason"]
+        await citizen.send_frame({"type": "csat", "conversation_id": conv, "score": 5, "comment": "很满意"})
+        done = await citizen.next_frame("done")
+        assert done["request"] == "csat"
+
+        await citizen.send_frame({"type": "leave_message", "text": "请帮我查一下营业执照审批进度，电话13800000000"})
+        left = await citizen.next_frame("done")
+        assert left["request"] == "leave_message" and left.get("ticket_id")

@@ -59,5 +59,7 @@ async def test_agent_socket_refuses_anonymous_and_wrong_roles(system: RunningSys
 async def test_rasa_action_webhook_rejects_garbage(system: RunningSystem) -> None:
     async with httpx.AsyncClient(base_url=system.hub_url) as http:
         assert (await http.post("/actions/webhook", content=b"not json")).status_code == 400
-        unknown = await http.post("/actions/webhook", json={"next_action": "action_launch", "sender_id": "x", "tracker": {}})
+        unknown = await http.post(
+            "/actions/webhook", json={"next_action": "action_launch", "sender_id": "x", "tracker": {}}
+        )
         assert unknown.status_code == 404
