@@ -14,7 +14,9 @@ test: setup
 
 bench: setup
 	$(PY) -m bench.chat_latency
-	$(PY) bench/answer_latency.py
+	$(PY) -m bench.answer_latency
+	$(PY) -m bench.wechat_push
+	$(PY) -m bench.handoff_latency
 
 lint:
 	$(PY) -m ruff check .

@@ -2,7 +2,7 @@
 
 Every frame is validated before anything is stored; a bad one gets an error frame in
 Chinese and changes nothing. A citizen message is acknowledged only after it is committed;
-while the bot owns the conversation the ack is followed by `{"type": "typing", "sender": "bot"}`.
+when the bot is asked, the hub publishes `{"type": "typing", "sender": "bot"}` to the citizen.
 
 The page may be embedded on a bureau's own site (hub/static/widget.js), so a browser's
 socket is accepted only from the hub's own origin or `channels.web.allowed_origins`; any
@@ -169,7 +169,7 @@ class ChatHub(Protocol):
     """What the web channel needs from the hub (the hub's Dispatcher provides it)."""
 
     async def open_conversation(self, channel: str, channel_user_id: str) -> Any: ...
-    async def on_inbound(self, inbound: InboundMessage, ack: Any) -> Any: ...
+    async def on_inbound(self, inbound: InboundMessage, ack: Any, conversation: Any = None) -> Any: ...
     async def request_human(self, conversation: Any, *, reason: str, announce: bool) -> str: ...
 
 
@@ -334,13 +334,6 @@ class WebChannel:
             await ws.send(
                 json.dumps({"type": "ack", "client_id": client_id, "message": message.to_json()}, ensure_ascii=False)
             )
-            # the bot answers within on_inbound: tell the citizen it is writing (not while an agent owns it)
-            try:
-                owner = (await self._state_frame(message.conversation_id)).get("owner")
-            except Exception:
-                owner = None
-            if owner == "bot":
-                await ws.send(json.dumps({"type": "typing", "sender": "bot"}))
 
         title = frame.data.get("title")
         inbound = InboundMessage(
@@ -352,7 +345,7 @@ class WebChannel:
         )
         try:
             # the bot's work must not hold up the next frame of this socket
-            await asyncio.shield(self._hub.on_inbound(inbound, ack))
+            await asyncio.shield(self._hub.on_inbound(inbound, ack, conversation))
         except FrameError:
             raise
         except Exception as error:

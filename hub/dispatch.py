@@ -58,9 +58,14 @@ class Dispatcher:
         await self.ownership.load(conversation.id, conversation.owner, conversation.agent_id, conversation.group)
         return conversation
 
-    async def on_inbound(self, inbound: InboundMessage, ack: Ack = _no_ack) -> MessageView | None:
-        """Handle one citizen message; `ack` runs once the message is committed."""
-        conversation = await self.open_conversation(inbound.channel, inbound.channel_user_id)
+    async def on_inbound(
+        self, inbound: InboundMessage, ack: Ack = _no_ack, conversation: ConversationView | None = None
+    ) -> MessageView | None:
+        """Handle one citizen message; `ack` runs once the message is committed.
+
+        A channel that has just opened the citizen's conversation passes it in (saves a lookup)."""
+        if conversation is None:
+            conversation = await self.open_conversation(inbound.channel, inbound.channel_user_id)
         message, is_new = await self.conversations.record(
             conversation.id,
             inbound.channel,
@@ -108,6 +113,7 @@ class Dispatcher:
         return message, is_new
 
     async def ask_bot(self, conversation: ConversationView, text: str) -> None:
+        await self.bus.publish("typing", conversation_id=conversation.id, sender="bot")
         try:
             replies = await self.rasa.send(conversation.id, text, {"channel": conversation.channel})
         except Exception:
