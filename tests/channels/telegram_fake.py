@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from telegram import (
@@ -37,6 +37,8 @@ from telegram import (
     User,
     WebhookInfo,
 )
+
+from tests.fake_http import FakeRasa, FakeServer  # noqa: F401 (FakeRasa: re-exported)
 
 TOKEN = "123456789:AAF-fake-token-for-tests_0123456789ab"
 SECRET = "zwkf-telegram-secret_42"
@@ -140,11 +142,6 @@ def button_update(user: User, title: str, payload: str) -> dict[str, Any]:
     return Update(update_id=next_update_id(), callback_query=query).to_dict()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 STRING_PARAMS = {"text", "parse_mode", "url", "secret_token", "callback_query_id", "action", "ip_address"}
 
 
@@ -173,7 +170,7 @@ class FakeTelegram:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._blocked: set[int] = set()
-        self._server: _Server | None = None
+        self._server: FakeServer | None = None
 
     # -- switches and views ----------------------------------------------------------------
 
@@ -250,7 +247,7 @@ class FakeTelegram:
                 status, payload = handler(params)
                 self._reply(method, status, payload)
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = FakeServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
@@ -335,88 +332,6 @@ class FakeTelegram:
 
 
 # ------------------------------------------------------------------------------ a fake Rasa
-
-
-class FakeRasa:
-    """Rasa's REST webhook, enough for channel tests (the web widget's tests use it too):
-
-    - a text with 按钮 → a reply with quick-reply buttons [{title, payload}];
-    - a text with 知识 → a KB-style answer followed by its `zwkf_meta` custom payload;
-    - a text with 人工 → HTTP 500 (the hub treats Rasa as down and queues the citizen for an agent);
-    - a text with 慢 → sleeps `slow_seconds` first;
-    - anything else → `收到：<text>`.
-    """
-
-    def __init__(self, slow_seconds: float = 1.5) -> None:
-        self.slow_seconds = slow_seconds
-        self.received: list[str] = []
-        self._lock = threading.Lock()
-        self._server: _Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> FakeRasa:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: Any) -> None:
-                return None
-
-            def _json(self, payload: Any, status: int = 200) -> None:
-                body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._json({"model_file": "fake.tar.gz"})
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                data = json.loads(self.rfile.read(length) or b"{}")
-                text, sender = str(data.get("message", "")), data.get("sender")
-                with fake._lock:
-                    fake.received.append(text)
-                if "慢" in text:
-                    time.sleep(fake.slow_seconds)
-                if "人工" in text:
-                    return self._json({"status": "failure", "message": "fake outage"}, 500)
-                if "按钮" in text:
-                    buttons = [
-                        {"title": "办理居住证", "payload": "/ask_residence"},
-                        {"title": "转人工", "payload": "转人工"},
-                    ]
-                    return self._json([{"recipient_id": sender, "text": "请选择您要办理的事项：", "buttons": buttons}])
-                if "知识" in text:
-                    return self._json(
-                        [
-                            {"recipient_id": sender, "text": "居住证可在居住地派出所办理。"},
-                            {
-                                "recipient_id": sender,
-                                "custom": {"zwkf_meta": {"kb_entry_id": "D001", "kb_score": 0.91}},
-                            },
-                        ]
-                    )
-                self._json([{"recipient_id": sender, "text": f"收到：{text}"}])
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-
-# ------------------------------------------------------------------------------ a hub of our own
 
 
 @dataclass

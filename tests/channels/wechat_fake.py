@@ -20,49 +20,18 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner, check_signature
+
+from tests.fake_http import FakeRasa, FakeServer, JsonHandler, serve  # noqa: F401 (FakeRasa: re-exported)
 
 APP_ID = "wx1234567890abcdef"
 APP_SECRET = "s3cr3t-for-tests"
 TOKEN = "zwkf_test_token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
 ACCOUNT = "gh_0123456789ab"
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256  # the hub opens dozens of keep-alive connections at once under load
-
-
-def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[_Server, threading.Thread]:
-    server = _Server(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return server, thread
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *_args: Any) -> None:
-        return None
-
-    def _json(self, payload: Any, status: int = 200) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
 
 @dataclass
@@ -83,7 +52,7 @@ class FakeWeChat:
         self._closed: set[str] = set()
         self._busy = 0
         self._delay = 0.0
-        self._server: _Server | None = None
+        self._server: FakeServer | None = None
 
     # -- switches --------------------------------------------------------------------------
 
@@ -119,14 +88,14 @@ class FakeWeChat:
     def start(self) -> FakeWeChat:
         fake = self
 
-        class Handler(_Handler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802
                 fake._handle(self, "GET")
 
             def do_POST(self) -> None:  # noqa: N802
                 fake._handle(self, "POST")
 
-        self._server, _thread = _serve(Handler)
+        self._server, _thread = serve(Handler)
         return self
 
     def stop(self) -> None:
@@ -134,7 +103,7 @@ class FakeWeChat:
             self._server.shutdown()
             self._server.server_close()
 
-    def _handle(self, request: _Handler, method: str) -> None:
+    def _handle(self, request: JsonHandler, method: str) -> None:
         parsed = urllib.parse.urlparse(request.path)
         query = {key: values[0] for key, values in urllib.parse.parse_qs(parsed.query).items()}
         body = request._body()
@@ -184,52 +153,6 @@ class FakeWeChat:
                 self.menus.append(json.loads(body.decode("utf-8")))
             return {"errcode": 0, "errmsg": "ok"}
         return {"errcode": 40066, "errmsg": "invalid url"}
-
-
-class FakeRasa:
-    """Rasa's REST webhook: echoes `收到：<text>` after `delay_seconds`; a text with 慢 makes it
-    sleep `slow_seconds`; a text with 两条 answers with two messages."""
-
-    def __init__(self, slow_seconds: float = 2.5, delay_seconds: float = 0.0) -> None:
-        self.slow_seconds = slow_seconds
-        self.delay_seconds = delay_seconds
-        self.received: list[str] = []
-        self._lock = threading.Lock()
-        self._server: _Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> FakeRasa:
-        fake = self
-
-        class Handler(_Handler):
-            def do_GET(self) -> None:  # noqa: N802
-                self._json({"model_file": "fake.tar.gz"})
-
-            def do_POST(self) -> None:  # noqa: N802
-                data = json.loads(self._body() or b"{}")
-                text = str(data.get("message", ""))
-                with fake._lock:
-                    fake.received.append(text)
-                if "慢" in text:
-                    time.sleep(fake.slow_seconds)
-                elif fake.delay_seconds:
-                    time.sleep(fake.delay_seconds)
-                replies = [{"recipient_id": data.get("sender"), "text": f"收到：{text}"}]
-                if "两条" in text:
-                    replies.append({"recipient_id": data.get("sender"), "text": "这是第二条回复。"})
-                self._json(replies)
-
-        self._server, _thread = _serve(Handler)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 def signature(token: str, timestamp: str, nonce: str, *extra: str) -> str:
