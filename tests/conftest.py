@@ -23,6 +23,7 @@ from tests.support import (
     free_port,
     start_hub,
     stop_process,
+    system_database,
     unique_prefix,
 )
 
@@ -85,17 +86,14 @@ class RunningSystem:
 @pytest.fixture(scope="session")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     """The whole system, started once for the suite (SQLite by default; TEST_SYSTEM_DB=postgresql)."""
+    with system_database(tmp_path_factory.mktemp("system")) as database_url:
+        yield from _running_system(database_url)
+
+
+def _running_system(database_url: str) -> Iterator[RunningSystem]:
     from bot import ensure_model, start_rasa, stop_rasa, wait_ready
 
-    tmp = tmp_path_factory.mktemp("system")
-    pg_url = None
-    if os.environ.get("TEST_SYSTEM_DB") == "postgresql":
-        pg_url, why = create_postgres_database()
-        if pg_url is None:
-            pytest.skip(why)
-    database_url = pg_url or _sqlite_url(tmp)
     prefix = unique_prefix()
-    upgrade(database_url)
     base = load_settings().with_overrides(
         {"storage.database_url": database_url, "storage.redis_url": TEST_REDIS_URL, "storage.redis_key_prefix": prefix}
     )
@@ -125,5 +123,3 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
         for hub in hubs:
             stop_process(hub)
         stop_rasa(rasa)
-        if pg_url:
-            drop_postgres_database(pg_url)

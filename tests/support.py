@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,3 +223,26 @@ class AgentClient:
             self.frames.append(frame)
             if frame["type"] == kind and (where is None or where(frame)):
                 return frame
+
+
+@contextlib.contextmanager
+def system_database(tmp: Path) -> Iterator[str]:
+    """A migrated database for a whole running system: SQLite in `tmp`, or a fresh database on the
+    PostgreSQL at TEST_DATABASE_URL when TEST_SYSTEM_DB=postgresql (skipped with the reason when
+    there is none)."""
+    import pytest
+
+    from hub.migrate import upgrade
+
+    pg_url = None
+    if os.environ.get("TEST_SYSTEM_DB") == "postgresql":
+        pg_url, why = create_postgres_database()
+        if pg_url is None:
+            pytest.skip(why)
+    url = pg_url or f"sqlite:///{tmp / 'hub.db'}"
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        if pg_url:
+            drop_postgres_database(pg_url)

@@ -7,7 +7,6 @@ Database: SQLite by default, PostgreSQL with TEST_SYSTEM_DB=postgresql (like the
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ from sqlalchemy import select
 from channels.wechat import WeChatConfig, open_push, plan_for
 from hub.config import load_settings
 from hub.db import make_engine
-from hub.migrate import upgrade
 from hub.models import Citizen, CitizenIdentity, Conversation, Message
 from tests.channels.wechat_fake import (
     AES_KEY,
@@ -40,11 +38,10 @@ from tests.channels.wechat_fake import (
 from tests.support import (
     ROOT,
     TEST_REDIS_URL,
-    create_postgres_database,
-    drop_postgres_database,
     free_port,
     start_hub,
     stop_process,
+    system_database,
     unique_prefix,
 )
 
@@ -65,14 +62,11 @@ class WeChatSystem:
 
 @pytest.fixture(scope="module")
 def wx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeChatSystem]:
-    tmp = tmp_path_factory.mktemp("wechat")
-    pg_url = None
-    if os.environ.get("TEST_SYSTEM_DB") == "postgresql":
-        pg_url, why = create_postgres_database()
-        if pg_url is None:
-            pytest.skip(why)
-    database_url = pg_url or f"sqlite:///{tmp / 'hub.db'}"
-    upgrade(database_url)
+    with system_database(tmp_path_factory.mktemp("wechat")) as database_url:
+        yield from _wechat_system(database_url)
+
+
+def _wechat_system(database_url: str) -> Iterator[WeChatSystem]:
     wechat, rasa = FakeWeChat().start(), FakeRasa(slow_seconds=3.5).start()
     prefix = unique_prefix()
     common = {
@@ -103,8 +97,6 @@ def wx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeChatSystem]:
             stop_process(hub)
         wechat.stop()
         rasa.stop()
-        if pg_url:
-            drop_postgres_database(pg_url)
 
 
 async def post(client: httpx.AsyncClient, url: str, query: dict[str, str], body: bytes) -> httpx.Response:
