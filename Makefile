@@ -11,6 +11,8 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -p no:cacheprovider -rs
+	# the whole running system once more on PostgreSQL (unit tests above already run on both)
+	TEST_SYSTEM_DB=postgresql $(PY) -m pytest -p no:cacheprovider -rs tests/handoff/test_spine_flow.py tests/security
 
 bench: setup
 	$(PY) -m bench.chat_latency

@@ -19,6 +19,7 @@ from sanic import Blueprint, Request, response
 from sanic.exceptions import PayloadTooLarge
 from sanic.response import HTTPResponse
 
+from bot.retrain import RetrainBusy, RetrainJobs, questions_of
 from hub.app import current_user, error
 from hub.auth import StaffUser
 from kb_sync.jobs import ImportJobs
@@ -346,6 +347,42 @@ async def import_status(request: Request, user: StaffUser, job_id: str) -> HTTPR
     if state is None:
         raise KbError(404, "导入任务不存在或已过期。", "no_job")
     return response.json(state)
+
+
+# ---------------------------------------------------------------------------- bot model
+
+
+def _retrain(request: Request) -> RetrainJobs:
+    svc = services(request)
+    return RetrainJobs(svc.redis, svc.keys.prefix, svc.settings.rasa_url)
+
+
+@bp.post("/api/kb/retrain")
+@editor_only
+async def start_retrain(request: Request, user: StaffUser) -> HTTPResponse:
+    """Retrain the bot's Rasa model from the published KB in the background and swap it in.
+
+    Body (optional): {"reload": true} loads the model into Rasa even when it already serves it.
+    """
+    body = body_of(request) if request.body else {}
+    jobs = _retrain(request)
+    try:
+        state, token = await jobs.start(editor_name(user), reload=body.get("reload") is True)
+    except RetrainBusy as busy:
+        raise KbError(409, str(busy), "retrain_running") from None
+    kb = services(request).kb
+
+    async def collect() -> list[str]:
+        return questions_of(await kb.published())
+
+    request.app.add_task(jobs.run(state, token, collect), name=f"bot_retrain_{token}")
+    return response.json(state, status=202)
+
+
+@bp.get("/api/kb/retrain")
+@editor_only
+async def retrain_status(request: Request, user: StaffUser) -> HTTPResponse:
+    return response.json(await _retrain(request).get())
 
 
 # ---------------------------------------------------------------------------- 未解决问题

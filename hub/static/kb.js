@@ -933,6 +933,45 @@ function updateExportLink() {
 }
 for (const id of ["export-branch", "export-status", "export-format"]) $(id).addEventListener("change", updateExportLink);
 
+/* ------------------------------------------------------------------ 更新机器人模型 */
+
+function retrainLine(job) {
+  const secs = Math.round(job.elapsed || 0);
+  if (job.stage === "training") return `${job.message || "正在训练模型…"}已用时 ${secs} 秒`;
+  if (job.running) return `${job.message || job.stage_label || "正在更新…"}（${secs} 秒）`;
+  return job.message || "";
+}
+
+let retrainTimer = null;
+async function pollRetrain() {
+  clearTimeout(retrainTimer);
+  let job;
+  try {
+    job = await api("GET", "/api/kb/retrain");
+  } catch (e) {
+    $("retrain-status").textContent = e.reason;
+    $("retrain-start").disabled = false;
+    return;
+  }
+  const node = $("retrain-status");
+  node.textContent = job.stage === "idle" ? "" : retrainLine(job);
+  node.dataset.stage = job.stage;
+  node.style.color = job.stage === "failed" ? "var(--red)" : job.stage === "done" ? "var(--green)" : "";
+  $("retrain-start").disabled = Boolean(job.running);
+  if (job.running) retrainTimer = setTimeout(pollRetrain, 1000);
+}
+
+$("retrain-start").addEventListener("click", async () => {
+  $("retrain-start").disabled = true;
+  $("retrain-status").textContent = "正在开始…";
+  try {
+    await api("POST", "/api/kb/retrain", {});
+  } catch (e) {
+    $("retrain-status").textContent = e.reason;  // 409: another update is running
+  }
+  pollRetrain();
+});
+
 /* ------------------------------------------------------------------ start */
 
 initStaffHeader("/kb");
@@ -941,5 +980,6 @@ loadBranches().then(() => {
   updateExportLink();
 });
 loadEditors();
+pollRetrain();
 const initial = location.hash.replace("#", "");
 if (["unanswered", "preview", "transfer"].includes(initial)) showTab(initial);
