@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from bot import ensure_model, start_rasa, stop_rasa, wait_ready
+from hub.auth import action_webhook_url
 from hub.config import PROJECT_ROOT, load_settings
 from hub.migrate import upgrade
 from hub.seed import seed
@@ -130,7 +131,11 @@ def main() -> None:
     rasa_url = f"http://127.0.0.1:{rasa_port}"
     os.environ["RASA_REDIS_KEY_PREFIX"] = prefix.strip(":")
     rasa = start_rasa(
-        ensure_model(), rasa_port, f"http://127.0.0.1:{hub_port}/actions/webhook", settings.redis_url, tmp / "rasa.log"
+        ensure_model(),
+        rasa_port,
+        action_webhook_url(f"http://127.0.0.1:{hub_port}", str(settings.get("hub.secret_key"))),
+        settings.redis_url,
+        tmp / "rasa.log",
     )
     env = {
         "DATABASE_URL": database_url,

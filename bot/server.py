@@ -148,12 +148,24 @@ def stop_rasa(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         pass
 
 
+def _hub_action_url() -> str:
+    """The running hub's action webhook with its token (run from the project, beside the hub)."""
+    try:
+        from hub.auth import action_webhook_url
+        from hub.config import load_settings
+    except ImportError:
+        return DEFAULT_ACTION_URL
+    settings = load_settings()
+    return action_webhook_url(settings.public_url, str(settings.get("hub.secret_key")))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train or reuse the model and run Rasa.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("RASA_PORT", DEFAULT_PORT)))
     parser.add_argument(
         "--action-url",
-        default=os.environ.get("ACTION_ENDPOINT_URL", DEFAULT_ACTION_URL),
+        default=os.environ.get("ACTION_ENDPOINT_URL") or _hub_action_url(),
+        help="the hub's action webhook, with its token (default: from the hub's config.yml)",
     )
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--model", type=Path, help="model .tar.gz (default: ensure_model())")

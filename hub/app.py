@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -9,7 +10,7 @@ from urllib.parse import quote
 from sanic import Request, Sanic, Websocket, response
 from sanic.response import HTTPResponse
 
-from hub.auth import ROLE_NAMES, SESSION_COOKIE, StaffUser
+from hub.auth import ROLE_NAMES, SESSION_COOKIE, StaffUser, action_token
 from hub.config import Settings, load_settings
 from hub.services import Services, build_services
 
@@ -20,6 +21,7 @@ PAGES = HERE / "pages"
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "agent": ("agent", "supervisor"),
     "kb": ("kb_editor", "supervisor"),
+    "supervisor": ("supervisor",),
 }
 
 
@@ -79,7 +81,7 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
     async def login_page(_request: Request) -> HTTPResponse:
         return page("login")
 
-    @app.get("/<name:agent|kb>")
+    @app.get("/<name:agent|kb|supervisor>")
     async def staff_page(request: Request, name: str) -> HTTPResponse:
         user = await current_user(request)
         if user is None:
@@ -146,8 +148,12 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         items = await services_of(request).kb.search(request.args.get("q", "")[:100], status)
         return response.json({"items": [item.to_json() for item in items], "total": len(items)})
 
+    webhook_token = action_token(str(settings.get("hub.secret_key")))
+
     @app.post("/actions/webhook")
     async def rasa_action(request: Request) -> HTTPResponse:
+        if not hmac.compare_digest(request.args.get("token", ""), webhook_token):
+            return error(403, "forbidden: Rasa must call with the hub's action token", "bad_token")
         try:
             payload: Any = request.json
         except Exception:

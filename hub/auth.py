@@ -5,6 +5,8 @@ Sessions live in Redis (token → user), so any hub worker serves any request.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import asdict, dataclass
@@ -37,6 +39,17 @@ class StaffUser:
 
     def may(self, *roles: str) -> bool:
         return self.role == "admin" or self.role in roles
+
+
+def action_token(secret_key: str) -> str:
+    """The token Rasa must present on the hub's action webhook (derived from the hub's secret,
+    so every hub worker and the launcher agree without another setting)."""
+    return hmac.new(secret_key.encode(), b"rasa-action-webhook", hashlib.sha256).hexdigest()[:40]
+
+
+def action_webhook_url(base_url: str, secret_key: str) -> str:
+    """Where Rasa calls the hub's custom actions (Rasa keeps the query string)."""
+    return f"{base_url.rstrip('/')}/actions/webhook?token={action_token(secret_key)}"
 
 
 def hash_password(password: str) -> str:

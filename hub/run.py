@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bot import ensure_model, start_rasa, stop_rasa, wait_ready
+from hub.auth import action_webhook_url
 from hub.config import PROJECT_ROOT, load_settings
 from hub.migrate import upgrade
 from hub.redis_server import redis_answers, start_private_redis
@@ -44,7 +45,7 @@ def main() -> int:
     model = ensure_model(asyncio.run(published_questions(settings)))
     rasa_url = settings.rasa_url
     rasa_port = int(rasa_url.rsplit(":", 1)[-1].split("/")[0])
-    action_url = settings.public_url.rstrip("/") + "/actions/webhook"
+    action_url = action_webhook_url(settings.public_url, str(settings.get("hub.secret_key")))
     say(f"starting Rasa on {rasa_url} (loading the model takes ~20 s)")
     rasa = start_rasa(Path(model), rasa_port, action_url, settings.redis_url, VAR / "log" / "rasa.log")
     hub = subprocess.Popen([sys.executable, "-m", "hub.serve"], cwd=PROJECT_ROOT, env=dict(os.environ))

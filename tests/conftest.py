@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from hub.auth import action_webhook_url
 from hub.config import Settings, load_settings
 from hub.migrate import upgrade
 from hub.seed import seed
@@ -104,7 +105,11 @@ def _running_system(database_url: str) -> Iterator[RunningSystem]:
     model = ensure_model()
     os.environ["RASA_REDIS_KEY_PREFIX"] = prefix.strip(":")
     rasa = start_rasa(
-        model, rasa_port, f"http://127.0.0.1:{hub_ports[0]}/actions/webhook", TEST_REDIS_URL, LOG_DIR / "rasa.log"
+        model,
+        rasa_port,
+        action_webhook_url(f"http://127.0.0.1:{hub_ports[0]}", str(base.get("hub.secret_key"))),
+        TEST_REDIS_URL,
+        LOG_DIR / "rasa.log",
     )
     env = {
         "DATABASE_URL": database_url,

@@ -56,8 +56,16 @@ async def test_agent_socket_refuses_anonymous_and_wrong_roles(system: RunningSys
     assert closed.value.rcvd.code == 4401
 
 
-async def test_rasa_action_webhook_rejects_garbage(system: RunningSystem) -> None:
+async def test_rasa_action_webhook_needs_the_token_and_rejects_garbage(system: RunningSystem) -> None:
+    from hub.auth import action_token
+    from hub.config import load_settings
+
+    call = {"next_action": "action_handoff", "sender_id": "someone-elses-conversation", "tracker": {}}
     async with httpx.AsyncClient(base_url=system.hub_url) as http:
+        assert (await http.post("/actions/webhook", json=call)).status_code == 403
+        assert (await http.post("/actions/webhook?token=guess", json=call)).status_code == 403
+    token = action_token(str(load_settings().get("hub.secret_key")))
+    async with httpx.AsyncClient(base_url=system.hub_url, params={"token": token}) as http:
         assert (await http.post("/actions/webhook", content=b"not json")).status_code == 400
         unknown = await http.post(
             "/actions/webhook", json={"next_action": "action_launch", "sender_id": "x", "tracker": {}}
