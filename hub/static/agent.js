@@ -13,6 +13,15 @@ const PING_MS = 25000;
 const ACCEPT_ERRORS = new Set(["taken", "at_capacity"]);
 const REPLY_ERRORS = new Set(["empty", "too_long", "not_yours"]);
 const BASE_TITLE = "坐席工作台 - 政务云客服";
+const PRESENCE_LABEL = { online: "在线", busy: "忙碌", away: "离开", offline: "离线" };
+// Where a conversation went when the hub says it is no longer mine ("closed" frame's transition).
+const CLOSED_TEXT = {
+  close: "会话已结束",
+  return_to_bot: "已转回机器人",
+  transfer: "会话已转出",
+  transfer_to_group: "会话已转出",
+  requeue: "会话已回到排队",
+};
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -33,6 +42,24 @@ const ui = {
   counter: $("reply-counter"),
   closeBtn: $("close-conv"),
   returnBtn: $("return-bot"),
+  transferBtn: $("transfer-conv"),
+  presence: $("presence"),
+  transferDialog: $("transfer-dialog"),
+  transferForm: $("transfer-form"),
+  transferTarget: $("transfer-target"),
+  transferMemo: $("transfer-memo"),
+  transferError: $("transfer-error"),
+  transferOk: $("transfer-ok"),
+  transferCancel: $("transfer-cancel"),
+  closeDialog: $("close-dialog"),
+  closeForm: $("close-form"),
+  closeDisposition: $("close-disposition"),
+  closeSummary: $("close-summary"),
+  closeError: $("close-error"),
+  closeOk: $("close-ok"),
+  closeCancel: $("close-cancel"),
+  closeTitle: $("close-title"),
+  transferTitle: $("transfer-title"),
   pop: $("screen-pop"),
   banner: $("conn-banner"),
   dot: $("conn-dot"),
@@ -54,6 +81,10 @@ const state = {
   pendingAccepts: new Set(),
   selected: null,
   drafts: new Map(),       // conversation_id -> unsent reply text
+  presence: null,          // my status as the hub last reported it
+  colleagues: null,        // the last "agents" frame: {items, groups}
+  transfer: null,          // {convId, label, sent} while the 转接 dialog is open
+  closing: null,           // {convId, sent} while the 结束会话 dialog is open
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -231,6 +262,8 @@ function newConversation(id) {
     busy: false,
     name: "访客",
     channel: null,
+    memo: null,            // {text, from}: the colleague's 转接备注
+    group: null,
   };
 }
 
@@ -275,14 +308,27 @@ function handleAssigned(frame) {
   conv.endText = "";
   conv.busy = false;
   if (frame.screen_pop) conv.screenPop = frame.screen_pop;
+  conv.memo = frame.memo && frame.memo.text ? { text: String(frame.memo.text), from: frame.memo.from || "" } : null;
+  conv.group = frame.group || null;
+  const transferredIn = frame.transition === "transfer" && !state.pendingAccepts.has(id);
   for (const msg of frame.transcript || []) addMessage(conv, msg);
   for (const msg of state.orphans.get(id) || []) addMessage(conv, msg);
   state.orphans.delete(id);
   conv.name = convLabel(conv);
   conv.channel = convChannel(conv);
   const mine = state.pendingAccepts.delete(id);
+  if (transferredIn) {
+    toast(conv.memo && conv.memo.from ? `${conv.memo.from} 向您转接了一个会话` : "您收到一个转接的会话");
+    beep();
+  } else if (frame.auto) {
+    toast("系统为您分配了一个新会话");
+    beep();
+  }
   if (mine || !state.selected) select(id);
-  else renderTabs();
+  else {
+    if (transferredIn || frame.auto) conv.unread = Math.max(conv.unread, 1);
+    renderTabs();
+  }
   if (state.selected === id) renderConversation(true);
 }
 
@@ -298,6 +344,7 @@ function handleMessage(msg) {
   }
   const isNew = addMessage(conv, msg);
   if (isNew && state.selected !== id && msg.sender !== "agent") conv.unread += 1;
+  if (isNew && isWhisper(msg)) toast(`${msg.sender_name || "班长"} 发来悄悄话（仅坐席可见）`);
   renderTabs();
   if (state.selected === id) renderConversation(false);
 }
@@ -322,9 +369,36 @@ function handleClosed(frame) {
   if (!conv) return;
   conv.ended = true;
   conv.busy = false;
-  if (!conv.endText) conv.endText = "会话已结束";
+  const transferring = state.transfer && state.transfer.convId === id ? state.transfer : null;
+  if (transferring && transferring.sent && transferring.label) conv.endText = `已转接给 ${transferring.label}`;
+  if (!conv.endText) conv.endText = CLOSED_TEXT[frame.transition] || "会话已结束";
+  if (state.closing && state.closing.convId === id) hideCloseDialog();
+  if (transferring) hideTransferDialog();
   renderTabs();
   if (state.selected === id) renderConversation(false);
+}
+
+/** The hub confirms my 转接: {"type":"transferred","conversation_id","to_agent_id"|"to_group"}. */
+function handleTransferred(frame) {
+  const id = String(frame.conversation_id);
+  const conv = state.convs.get(id);
+  let label = frame.to_group ? `${frame.to_group}技能组` : "";
+  if (state.transfer && state.transfer.convId === id) {
+    label = state.transfer.label || label;
+    hideTransferDialog();
+  }
+  if (!conv) return;
+  conv.ended = true;
+  conv.busy = false;
+  if (label) conv.endText = `已转接给 ${label}`;
+  else if (!conv.endText) conv.endText = "会话已转出";
+  toast(conv.endText);
+  renderTabs();
+  if (state.selected === id) renderConversation(false);
+}
+
+function isWhisper(msg) {
+  return !!(msg && msg.meta && typeof msg.meta === "object" && msg.meta.whisper);
 }
 
 function failAccepts(convId) {
@@ -365,6 +439,22 @@ function handleError(frame) {
   const reason = frame.reason || "操作失败，请稍后再试";
   const code = frame.code || "";
   const convId = frame.conversation_id != null ? String(frame.conversation_id) : null;
+  if (state.transfer && state.transfer.sent && !frame.client_id) {
+    state.transfer.sent = false;
+    showDialogError(ui.transferError, reason);
+    updateTransferControls();
+    return;
+  }
+  if (state.closing && state.closing.sent && !frame.client_id) {
+    state.closing.sent = false;
+    const conv = state.convs.get(state.closing.convId);
+    if (conv) conv.busy = false;
+    showDialogError(ui.closeError, reason);
+    ui.closeOk.disabled = false;
+    ui.closeOk.textContent = "结束会话";
+    if (conv && state.selected === conv.id) renderConversation(false);
+    return;
+  }
   if (ACCEPT_ERRORS.has(code) && state.pendingAccepts.size > 0) {
     failAccepts(convId);
   } else if (REPLY_ERRORS.has(code) && failReply(frame.client_id || null, convId, reason)) {
@@ -415,7 +505,10 @@ function renderTabs() {
 
 function lastMessage(conv) {
   let last = null;
-  for (const m of conv.messages.values()) if (!last || tsOf(m.created_at) >= tsOf(last.created_at)) last = m;
+  for (const m of conv.messages.values()) {
+    if (isWhisper(m)) continue;
+    if (!last || tsOf(m.created_at) >= tsOf(last.created_at)) last = m;
+  }
   return last;
 }
 
@@ -433,6 +526,23 @@ function buildMsg(sender, name, text, createdAt, extra) {
   }
   node.append(el("div", { class: "msg-bubble" }, textEl));
   return node;
+}
+
+/** A supervisor's 悄悄话: a private note, never sent to the citizen. */
+function buildWhisper(m) {
+  const textEl = el("div", { class: "msg-text" });
+  appendLinkified(textEl, m.text ?? "");
+  return el("div", {
+    class: "msg whisper",
+    "data-testid": "whisper",
+    dataset: { sender: "whisper", id: m.id != null ? String(m.id) : "" },
+  },
+    el("div", { class: "msg-meta" },
+      el("span", { class: "msg-label", text: "悄悄话" }),
+      el("span", { class: "msg-name", text: m.sender_name || "班长" }),
+      el("span", { class: "msg-time", text: formatTime(m.created_at) }),
+      el("span", { class: "whisper-private", text: "仅坐席可见" })),
+    el("div", { class: "msg-bubble" }, textEl));
 }
 
 function renderConversation(forceScroll) {
@@ -454,8 +564,20 @@ function renderConversation(forceScroll) {
   const t = ui.transcript;
   const stick = forceScroll || t.scrollHeight - t.scrollTop - t.clientHeight < 80;
   t.textContent = "";
+  if (conv.memo) {
+    t.append(el("div", { class: "transfer-memo", "data-testid": "transfer-memo" },
+      el("div", { class: "tm-head" },
+        el("span", { class: "tm-label", text: "转接备注" }),
+        conv.memo.from ? el("span", { class: "tm-from", text: `来自 ${conv.memo.from}` }) : null,
+        el("span", { class: "tm-private", text: "仅坐席可见" })),
+      el("div", { class: "tm-text", text: conv.memo.text })));
+  }
   const msgs = [...conv.messages.values()].sort((a, b) => tsOf(a.created_at) - tsOf(b.created_at));
   for (const m of msgs) {
+    if (isWhisper(m)) {
+      t.append(buildWhisper(m));
+      continue;
+    }
     const sender = ["bot", "citizen", "agent", "system"].includes(m.sender) ? m.sender : "system";
     const name = sender === "citizen" ? (m.sender_name || conv.name) : sender === "agent" ? (m.sender_name || "坐席") : "";
     t.append(buildMsg(sender, name, m.text ?? "", m.created_at, { id: m.id != null ? String(m.id) : "" }));
@@ -485,6 +607,7 @@ function updateReplyControls() {
   ui.send.disabled = !usable || !state.online || ui.input.value.trim() === "" || len > MAX_LEN;
   ui.closeBtn.disabled = !usable || !state.online;
   ui.returnBtn.disabled = !usable || !state.online;
+  ui.transferBtn.disabled = !usable || !state.online;
 }
 
 function valueOrUnknown(v) {
@@ -605,12 +728,178 @@ function sendReply() {
   ui.input.focus();
 }
 
+/* ------------------------------------------------------------------ dialogs */
+
+let dialogReturnFocus = null;
+
+function openModal(node, focus) {
+  dialogReturnFocus = document.activeElement;
+  node.classList.remove("hidden");
+  if (focus) focus.focus();
+}
+
+function closeModal(node) {
+  node.classList.add("hidden");
+  if (dialogReturnFocus && typeof dialogReturnFocus.focus === "function" && document.contains(dialogReturnFocus)) {
+    dialogReturnFocus.focus();
+  }
+  dialogReturnFocus = null;
+}
+
+function showDialogError(node, text) {
+  node.textContent = text;
+  node.classList.toggle("hidden", !text);
+}
+
 function closeConversation() {
   const conv = state.convs.get(state.selected);
   if (!conv || conv.ended || conv.busy) return;
-  if (!sendFrame({ type: "close", conversation_id: conv.id })) return;
+  state.closing = { convId: conv.id, sent: false };
+  ui.closeDisposition.value = "resolved";
+  ui.closeSummary.value = "";
+  showDialogError(ui.closeError, "");
+  ui.closeOk.disabled = false;
+  ui.closeOk.textContent = "结束会话";
+  ui.closeTitle.textContent = `结束会话：${conv.name}`;
+  openModal(ui.closeDialog, ui.closeDisposition);
+}
+
+function submitClose(ev) {
+  ev.preventDefault();
+  const pending = state.closing;
+  if (!pending || pending.sent) return;
+  const conv = state.convs.get(pending.convId);
+  if (!conv || conv.ended) { hideCloseDialog(); return; }
+  const summary = ui.closeSummary.value.trim();
+  if (summary.length > 1000) { showDialogError(ui.closeError, "服务小结不能超过 1000 字"); return; }
+  const frame = { type: "close", conversation_id: conv.id, disposition: ui.closeDisposition.value, summary };
+  if (!sendFrame(frame)) { showDialogError(ui.closeError, "与服务器的连接已断开，请稍后再试"); return; }
+  pending.sent = true;
   conv.busy = true; // wait for "closed"
-  renderConversation(false);
+  ui.closeOk.disabled = true;
+  ui.closeOk.textContent = "正在结束…";
+  showDialogError(ui.closeError, "");
+  if (state.selected === conv.id) renderConversation(false);
+}
+
+function hideCloseDialog() {
+  state.closing = null;
+  closeModal(ui.closeDialog);
+}
+
+function openTransfer() {
+  const conv = state.convs.get(state.selected);
+  if (!conv || conv.ended || conv.busy) return;
+  state.transfer = { convId: conv.id, label: "", sent: false };
+  ui.transferMemo.value = "";
+  showDialogError(ui.transferError, "");
+  ui.transferTitle.textContent = `转接会话：${conv.name}`;
+  renderTransferTargets();
+  sendFrame({ type: "agents" }); // fresh presence and loads for the list
+  openModal(ui.transferDialog, ui.transferTarget);
+}
+
+function renderTransferTargets() {
+  const sel = ui.transferTarget;
+  const previous = sel.value;
+  sel.textContent = "";
+  const data = state.colleagues;
+  if (!data) {
+    sel.append(el("option", { value: "" }, "正在加载坐席列表…"));
+    updateTransferControls();
+    return;
+  }
+  sel.append(el("option", { value: "" }, "请选择坐席或技能组"));
+  const people = el("optgroup", { label: "坐席" });
+  const items = [...data.items].sort((a, b) => rankStatus(a.status) - rankStatus(b.status) || a.load - b.load);
+  for (const a of items) {
+    const status = PRESENCE_LABEL[a.status] || a.status;
+    const full = Number(a.load) >= Number(a.capacity);
+    const available = (a.status === "online" || a.status === "busy") && !full;
+    const why = full ? "，已满" : "";
+    people.append(el("option", {
+      value: `agent:${a.username}`,
+      disabled: !available,
+      dataset: { label: a.display_name || a.username, status: a.status },
+    }, `${a.display_name || a.username}（${status}，接待 ${a.load}/${a.capacity}${why}）`));
+  }
+  if (!items.length) people.append(el("option", { value: "", disabled: true }, "暂无其他坐席"));
+  sel.append(people);
+  const groups = el("optgroup", { label: "技能组" });
+  for (const g of data.groups || []) {
+    groups.append(el("option", { value: `group:${g}`, dataset: { label: `${g}技能组` } }, `${g}技能组（排到队首）`));
+  }
+  sel.append(groups);
+  const still = [...sel.options].find((o) => o.value === previous && !o.disabled);
+  sel.value = still ? previous : "";
+  updateTransferControls();
+}
+
+function rankStatus(s) {
+  return { online: 0, busy: 1, away: 2, offline: 3 }[s] ?? 4;
+}
+
+function updateTransferControls() {
+  const sending = !!(state.transfer && state.transfer.sent);
+  ui.transferOk.disabled = sending || !ui.transferTarget.value;
+  ui.transferOk.textContent = sending ? "正在转接…" : "确认转接";
+  ui.transferTarget.disabled = sending;
+  ui.transferMemo.disabled = sending;
+}
+
+function submitTransfer(ev) {
+  ev.preventDefault();
+  const pending = state.transfer;
+  if (!pending || pending.sent) return;
+  const conv = state.convs.get(pending.convId);
+  if (!conv || conv.ended) { hideTransferDialog(); return; }
+  const value = ui.transferTarget.value;
+  if (!value) { showDialogError(ui.transferError, "请选择要转接的坐席或技能组"); return; }
+  const memo = ui.transferMemo.value.trim();
+  if (memo.length > 500) { showDialogError(ui.transferError, "转接备注不能超过 500 字"); return; }
+  const [kind, ...rest] = value.split(":");
+  const target = rest.join(":");
+  const frame = { type: "transfer", conversation_id: conv.id, memo };
+  if (kind === "agent") frame.to_agent = target; else frame.to_group = target;
+  if (!sendFrame(frame)) { showDialogError(ui.transferError, "与服务器的连接已断开，请稍后再试"); return; }
+  const option = ui.transferTarget.selectedOptions[0];
+  pending.label = (option && option.dataset.label) || target;
+  pending.sent = true;
+  showDialogError(ui.transferError, "");
+  updateTransferControls();
+}
+
+function hideTransferDialog() {
+  state.transfer = null;
+  closeModal(ui.transferDialog);
+}
+
+function handleAgents(frame) {
+  state.colleagues = {
+    items: Array.isArray(frame.items) ? frame.items : [],
+    groups: Array.isArray(frame.groups) ? frame.groups : [],
+  };
+  if (state.transfer && !state.transfer.sent) renderTransferTargets();
+}
+
+/* ----------------------------------------------------------------- presence */
+
+function handlePresence(frame) {
+  const status = String(frame.status || "");
+  state.presence = status;
+  if ([...ui.presence.options].some((o) => o.value === status)) ui.presence.value = status;
+  ui.presence.dataset.status = status;
+  ui.presence.disabled = !state.online;
+}
+
+function changePresence() {
+  const status = ui.presence.value;
+  if (!sendFrame({ type: "presence", status })) {
+    if (state.presence) ui.presence.value = state.presence;
+    return;
+  }
+  ui.presence.dataset.status = status;
+  toast(`状态已切换为“${PRESENCE_LABEL[status]}”${status === "away" ? "，系统不会再为您分配新会话" : ""}`);
 }
 
 function returnToBot() {
@@ -632,6 +921,7 @@ function setOnline(online, text) {
   ui.dot.title = online ? "已连接" : "未连接";
   if (online) ui.banner.classList.add("hidden");
   else if (text) { ui.banner.textContent = text; ui.banner.classList.remove("hidden"); }
+  ui.presence.disabled = !online || !state.presence;
   updateReplyControls();
 }
 
@@ -642,6 +932,9 @@ function handleFrame(frame) {
     case "ack": handleAck(frame); break;
     case "message": handleMessage(frame.message); break;
     case "closed": handleClosed(frame); break;
+    case "transferred": handleTransferred(frame); break;
+    case "presence": handlePresence(frame); break;
+    case "agents": handleAgents(frame); break;
     case "error": handleError(frame); break;
     default: break;
   }
@@ -708,10 +1001,23 @@ ui.input.addEventListener("keydown", (ev) => {
 ui.send.addEventListener("click", sendReply);
 ui.closeBtn.addEventListener("click", closeConversation);
 ui.returnBtn.addEventListener("click", returnToBot);
+ui.transferBtn.addEventListener("click", openTransfer);
+ui.transferForm.addEventListener("submit", submitTransfer);
+ui.transferTarget.addEventListener("change", () => { showDialogError(ui.transferError, ""); updateTransferControls(); });
+ui.transferCancel.addEventListener("click", hideTransferDialog);
+ui.closeForm.addEventListener("submit", submitClose);
+ui.closeCancel.addEventListener("click", hideCloseDialog);
+for (const [dialog, hide] of [[ui.transferDialog, hideTransferDialog], [ui.closeDialog, hideCloseDialog]]) {
+  dialog.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { ev.preventDefault(); hide(); } });
+  dialog.addEventListener("mousedown", (ev) => { if (ev.target === dialog) hide(); });
+}
+ui.presence.addEventListener("change", changePresence);
 window.addEventListener("online", () => { if (!state.ws) connect(); });
 setInterval(tickWaiting, 1000);
 
 renderTabs();
 renderConversation(true);
-initStaffHeader("/agent");
+initStaffHeader("/agent").then((me) => {
+  if (me && me.role === "supervisor") $("nav-supervisor").classList.remove("hidden");
+});
 connect();

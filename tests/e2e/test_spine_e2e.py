@@ -189,6 +189,7 @@ async def test_citizen_bot_queue_agent_and_back_to_the_bot(
 
     # 6. 结束会话
     await agent.locator("#close-conv").click()
+    await agent.locator("#close-ok").click()  # the 结束会话 dialog: disposition 已解决 by default
     await expect(agent.locator("#conv-state")).to_have_text("会话已结束")
     await expect(agent.locator("#reply-input")).to_be_disabled()
     await expect(tab).to_have_attribute("data-ended", "true")

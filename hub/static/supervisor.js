@@ -1,0 +1,492 @@
+// 班长看板: queues and agents live from the hub's `board` frames over /ws/agent (docs/design.md,
+// "Agent console WebSocket"); per conversation 监听 (watch), 悄悄话 (whisper) and 接管 (take over).
+import { wsUrl, el, formatTime, appendLinkified, initStaffHeader, toMillis } from "/static/common.js";
+
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+const AUTH_CLOSE_CODE = 4401;
+const PING_MS = 25000;
+const REFRESH_MS = 5000;        // the hub pushes the board on every change; waits still grow between changes
+const CONFIRM_MS = 4000;        // 接管 asks for a second click within this time
+const PRESENCE = { online: ["在线", "tag-green"], busy: ["忙碌", "tag-orange"], away: ["离开", "tag-gray"], offline: ["离线", "tag-gray"] };
+const LABEL = { bot: "机器人", citizen: "市民", agent: "坐席", system: "系统" };
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  queues: $("board-queues").tBodies[0],
+  agents: $("board-agents").tBodies[0],
+  updated: $("board-updated"),
+  watchPanel: $("watch-panel"),
+  watchTitle: $("watch-title"),
+  watchEmpty: $("watch-empty"),
+  watchTranscript: $("watch-transcript"),
+  unwatch: $("unwatch"),
+  whisperForm: $("whisper-form"),
+  whisperInput: $("whisper-input"),
+  whisperSend: $("whisper-send"),
+  banner: $("conn-banner"),
+  takeoverBanner: $("takeover-banner"),
+  dot: $("conn-dot"),
+  toast: $("toast"),
+};
+
+const state = {
+  ws: null,
+  online: false,
+  attempts: 0,
+  reconnectTimer: null,
+  pingTimer: null,
+  refreshTimer: null,
+  board: null,
+  watching: null,          // {id, name, messages: Map, memo, ended, agent}
+  mine: new Set(),         // conversations I took over (served on 坐席工作台)
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+let toastTimer = null;
+function toast(text) {
+  ui.toast.textContent = text;
+  ui.toast.classList.remove("hidden");
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => ui.toast.classList.add("hidden"), 4000);
+}
+
+function sendFrame(frame) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
+    toast("与服务器的连接已断开，正在重连，请稍后再试");
+    return false;
+  }
+  try {
+    state.ws.send(JSON.stringify(frame));
+    return true;
+  } catch (_) {
+    toast("发送失败，请稍后再试");
+    return false;
+  }
+}
+
+/** Seconds → "45秒", "3分05秒", "1小时02分"; null → "—". */
+function duration(value) {
+  if (value === null || value === undefined || value === "") return "—";
+  let s = Math.max(0, Math.round(Number(value)));
+  if (!Number.isFinite(s)) return "—";
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  if (h > 0) return `${h}小时${pad(m)}分`;
+  if (m > 0) return `${m}分${pad(s)}秒`;
+  return `${s}秒`;
+}
+
+function shortId(id) {
+  return String(id).replace(/-/g, "").slice(0, 8);
+}
+
+function tsOf(value) {
+  const t = toMillis(value);
+  return Number.isNaN(t) ? Date.now() : t;
+}
+
+/* -------------------------------------------------------------------- board */
+
+function renderBoard(frame) {
+  state.board = frame;
+  renderQueues(Array.isArray(frame.queues) ? frame.queues : []);
+  renderAgents(Array.isArray(frame.agents) ? frame.agents : []);
+  const at = frame.at ? new Date(tsOf(frame.at)) : new Date();
+  ui.updated.textContent = `更新于 ${String(at.getHours()).padStart(2, "0")}:${String(at.getMinutes()).padStart(2, "0")}:${String(at.getSeconds()).padStart(2, "0")}`;
+  checkWatchedStillServed();
+}
+
+function renderQueues(queues) {
+  const body = ui.queues;
+  body.textContent = "";
+  if (!queues.length) {
+    body.append(el("tr", { class: "empty-row" }, el("td", { colspan: "5", class: "muted", text: "没有技能组" })));
+    return;
+  }
+  for (const q of queues) {
+    const waiting = Number(q.waiting) || 0;
+    body.append(el("tr", { class: "queue-row", "data-testid": "queue-row", dataset: { group: q.group, waiting: String(waiting) } },
+      el("td", { class: "q-group", text: `${q.group}` }),
+      el("td", { class: `num q-waiting${waiting > 0 ? " is-waiting" : ""}`, text: String(waiting) }),
+      el("td", { class: "num q-longest", text: waiting > 0 ? duration(q.longest_wait_seconds) : "—" }),
+      el("td", { class: "num q-avg-wait", text: duration(q.avg_wait_seconds) }),
+      el("td", { class: "num q-avg-handle", text: duration(q.avg_handle_seconds) })));
+  }
+}
+
+function renderAgents(agents) {
+  const body = ui.agents;
+  const rows = new Map();
+  for (const tr of body.querySelectorAll("tr.agent-row")) rows.set(tr.dataset.agentId, tr);
+  for (const tr of body.querySelectorAll("tr.empty-row")) tr.remove();
+  const sorted = [...agents].sort((a, b) =>
+    (a.role === "supervisor") - (b.role === "supervisor") || (a.status === "offline") - (b.status === "offline")
+      || String(a.username).localeCompare(String(b.username)));
+  const seen = new Set();
+  sorted.forEach((a, index) => {
+    const id = String(a.agent_id);
+    seen.add(id);
+    let tr = rows.get(id);
+    if (!tr) tr = buildAgentRow(id);
+    fillAgentRow(tr, a);
+    if (body.children[index] !== tr) body.insertBefore(tr, body.children[index] || null);
+  });
+  for (const [id, tr] of rows) if (!seen.has(id)) tr.remove();
+  if (!sorted.length) {
+    body.append(el("tr", { class: "empty-row" }, el("td", { colspan: "4", class: "muted", text: "还没有坐席登录" })));
+  }
+}
+
+function buildAgentRow(id) {
+  return el("tr", { class: "agent-row", "data-testid": "agent-row", dataset: { agentId: id } },
+    el("td", { class: "a-name" }, el("span", { class: "a-display" }), el("span", { class: "a-user muted" })),
+    el("td", { class: "a-status" }, el("span", { class: "tag" })),
+    el("td", { class: "num a-load" }),
+    el("td", { class: "a-convs" }, el("ul", { class: "a-conv-list" })));
+}
+
+function fillAgentRow(tr, a) {
+  tr.dataset.username = a.username || "";
+  tr.dataset.status = a.status || "offline";
+  tr.dataset.load = String(a.load ?? 0);
+  tr.querySelector(".a-display").textContent = a.display_name || a.username || `坐席 ${a.agent_id}`;
+  tr.querySelector(".a-user").textContent = a.role === "supervisor" ? `${a.username} · 班长` : a.username || "";
+  const [label, cls] = PRESENCE[a.status] || PRESENCE.offline;
+  const tag = tr.querySelector(".a-status .tag");
+  tag.textContent = label;
+  tag.className = `tag ${cls}`;
+  const load = Number(a.load) || 0;
+  const cap = Number(a.capacity) || 0;
+  const loadCell = tr.querySelector(".a-load");
+  loadCell.textContent = `${load}/${cap}`;
+  loadCell.classList.toggle("is-full", cap > 0 && load >= cap);
+
+  const list = tr.querySelector(".a-conv-list");
+  const convs = Array.isArray(a.conversations) ? a.conversations.map(String) : [];
+  const items = new Map();
+  for (const li of list.querySelectorAll("li.a-conv")) items.set(li.dataset.conversationId, li);
+  convs.forEach((cid, index) => {
+    let li = items.get(cid);
+    if (!li) li = buildConvItem(cid);
+    items.delete(cid);
+    li.dataset.agentName = a.display_name || a.username || "";
+    li.classList.toggle("is-watched", !!state.watching && state.watching.id === cid);
+    li.querySelector(".watch-btn").textContent = state.watching && state.watching.id === cid ? "监听中" : "监听";
+    li.querySelector(".takeover-btn").disabled = !!me && a.username === me.username;
+    if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+  });
+  for (const li of items.values()) li.remove();
+  if (!convs.length && !list.querySelector(".a-conv-none")) {
+    list.append(el("li", { class: "a-conv-none muted", text: "空闲" }));
+  } else if (convs.length) {
+    for (const none of list.querySelectorAll(".a-conv-none")) none.remove();
+  }
+}
+
+let me = null; // {username} from /api/me
+
+function buildConvItem(cid) {
+  const takeover = el("button", {
+    class: "btn btn-sm btn-danger takeover-btn",
+    type: "button",
+    "data-testid": "takeover-btn",
+    title: "把该会话转到我的坐席工作台",
+    onclick: () => takeOver(cid, takeover),
+  }, "接管");
+  return el("li", { class: "a-conv", "data-testid": "board-conv", dataset: { conversationId: cid } },
+    el("span", { class: "a-conv-id", title: cid, text: `会话 ${shortId(cid)}` }),
+    el("button", {
+      class: "btn btn-sm watch-btn",
+      type: "button",
+      "data-testid": "watch-btn",
+      onclick: () => watch(cid),
+    }, "监听"),
+    takeover);
+}
+
+function refreshConvButtons() {
+  for (const li of ui.agents.querySelectorAll("li.a-conv")) {
+    const on = !!state.watching && state.watching.id === li.dataset.conversationId;
+    li.classList.toggle("is-watched", on);
+    li.querySelector(".watch-btn").textContent = on ? "监听中" : "监听";
+  }
+}
+
+/* -------------------------------------------------------------- take over */
+
+function takeOver(cid, button) {
+  if (button.dataset.confirm !== "1") {
+    button.dataset.confirm = "1";
+    button.textContent = "确认接管？";
+    setTimeout(() => {
+      if (button.dataset.confirm === "1") { delete button.dataset.confirm; button.textContent = "接管"; }
+    }, CONFIRM_MS);
+    return;
+  }
+  delete button.dataset.confirm;
+  button.textContent = "接管";
+  if (!sendFrame({ type: "take_over", conversation_id: cid })) return;
+  button.disabled = true;
+  setTimeout(() => { button.disabled = false; }, 3000);
+}
+
+function handleAssigned(frame) {
+  const id = String(frame.conversation_id);
+  const wasKnown = state.mine.has(id);
+  state.mine.add(id);
+  renderTakeoverBanner();
+  if (!wasKnown && frame.transition) toast("已接管该会话，请到“坐席工作台”继续服务");
+}
+
+function handleClosedMine(frame) {
+  state.mine.delete(String(frame.conversation_id));
+  renderTakeoverBanner();
+}
+
+function renderTakeoverBanner() {
+  const n = state.mine.size;
+  ui.takeoverBanner.textContent = "";
+  ui.takeoverBanner.classList.toggle("hidden", n === 0);
+  if (n === 0) return;
+  ui.takeoverBanner.append(`您正在亲自服务 ${n} 个会话，请到 `,
+    el("a", { href: "/agent", "data-testid": "goto-agent" }, "坐席工作台"), " 回复市民并结束会话。");
+}
+
+/* -------------------------------------------------------------------- watch */
+
+function watch(cid) {
+  if (state.watching && state.watching.id === cid) return;
+  if (state.watching) sendFrame({ type: "unwatch", conversation_id: state.watching.id });
+  if (!sendFrame({ type: "watch", conversation_id: cid })) return;
+  state.watching = { id: cid, name: "", messages: new Map(), memo: null, ended: false, loading: true };
+  renderWatch(true);
+  refreshConvButtons();
+}
+
+function unwatch() {
+  if (!state.watching) return;
+  sendFrame({ type: "unwatch", conversation_id: state.watching.id });
+  state.watching = null;
+  renderWatch(true);
+  refreshConvButtons();
+}
+
+function handleWatching(frame) {
+  const id = String(frame.conversation_id);
+  if (!state.watching || state.watching.id !== id) return;
+  const w = state.watching;
+  w.loading = false;
+  const c = frame.screen_pop && frame.screen_pop.citizen;
+  w.name = (c && c.name) || "访客";
+  w.group = frame.group || "";
+  w.memo = frame.memo && frame.memo.text ? frame.memo : null;
+  for (const m of frame.transcript || []) w.messages.set(String(m.id ?? Math.random()), m);
+  renderWatch(true);
+}
+
+function handleMessage(frame) {
+  const msg = frame.message;
+  if (!frame.watching || !msg || !state.watching || String(msg.conversation_id) !== state.watching.id) return;
+  state.watching.messages.set(String(msg.id ?? Math.random()), msg);
+  renderWatch(false);
+}
+
+function checkWatchedStillServed() {
+  const w = state.watching;
+  if (!w || w.loading || !state.board) return;
+  const served = (state.board.agents || []).find((a) => (a.conversations || []).map(String).includes(w.id));
+  const ended = !served;
+  w.agent = served ? (served.display_name || served.username) : w.agent;
+  if (ended !== w.ended) { w.ended = ended; renderWatch(false); } else renderWatchTitle();
+}
+
+function renderWatchTitle() {
+  const w = state.watching;
+  if (!w) { ui.watchTitle.textContent = ""; return; }
+  const parts = [w.name || `会话 ${shortId(w.id)}`];
+  if (w.agent) parts.push(`坐席 ${w.agent}`);
+  if (w.group) parts.push(`${w.group}技能组`);
+  ui.watchTitle.textContent = parts.join(" · ");
+}
+
+function renderWatch(forceScroll) {
+  const w = state.watching;
+  ui.watchEmpty.classList.toggle("hidden", !!w);
+  ui.watchTranscript.classList.toggle("hidden", !w);
+  ui.whisperForm.classList.toggle("hidden", !w);
+  ui.unwatch.classList.toggle("hidden", !w);
+  ui.watchPanel.dataset.conversationId = w ? w.id : "";
+  renderWatchTitle();
+  updateWhisperControls();
+  const t = ui.watchTranscript;
+  t.textContent = "";
+  if (!w) return;
+  const stick = forceScroll || t.scrollHeight - t.scrollTop - t.clientHeight < 80;
+  if (w.loading) {
+    t.append(el("p", { class: "empty", text: "正在加载对话…" }));
+    return;
+  }
+  if (w.memo) {
+    t.append(el("div", { class: "transfer-memo", "data-testid": "transfer-memo" },
+      el("div", { class: "tm-head" },
+        el("span", { class: "tm-label", text: "转接备注" }),
+        w.memo.from ? el("span", { class: "tm-from", text: `来自 ${w.memo.from}` }) : null),
+      el("div", { class: "tm-text", text: w.memo.text })));
+  }
+  const msgs = [...w.messages.values()].sort((a, b) => tsOf(a.created_at) - tsOf(b.created_at));
+  for (const m of msgs) t.append(buildMsg(m, w));
+  if (w.ended) {
+    t.append(el("div", { class: "msg", dataset: { sender: "system" } },
+      el("div", { class: "msg-bubble" }, el("div", { class: "msg-text", text: "该会话已不在坐席手中（已结束或已转出）" }))));
+  }
+  if (stick) t.scrollTop = t.scrollHeight;
+}
+
+function buildMsg(m, w) {
+  const whisper = !!(m.meta && m.meta.whisper);
+  const sender = whisper ? "whisper" : (["bot", "citizen", "agent", "system"].includes(m.sender) ? m.sender : "system");
+  const textEl = el("div", { class: "msg-text" });
+  appendLinkified(textEl, m.text ?? "");
+  const node = el("div", {
+    class: whisper ? "msg whisper" : "msg",
+    "data-testid": "watch-message",
+    dataset: { sender, id: m.id != null ? String(m.id) : "" },
+  });
+  if (sender !== "system") {
+    const name = whisper ? (m.sender_name || "班长") : sender === "citizen" ? (m.sender_name || w.name)
+      : sender === "agent" ? (m.sender_name || "坐席") : "";
+    node.append(el("div", { class: "msg-meta" },
+      el("span", { class: "msg-label", text: whisper ? "悄悄话" : LABEL[sender] || "" }),
+      name ? el("span", { class: "msg-name", text: name }) : null,
+      el("span", { class: "msg-time", text: formatTime(m.created_at) }),
+      whisper ? el("span", { class: "whisper-private", text: "仅坐席可见" }) : null));
+  }
+  node.append(el("div", { class: "msg-bubble" }, textEl));
+  return node;
+}
+
+function updateWhisperControls() {
+  const w = state.watching;
+  const usable = !!w && !w.loading && !w.ended && state.online;
+  ui.whisperInput.disabled = !w || w.ended;
+  ui.whisperSend.disabled = !usable || ui.whisperInput.value.trim() === "" || ui.whisperInput.value.length > 500;
+}
+
+function sendWhisper(ev) {
+  if (ev) ev.preventDefault();
+  const w = state.watching;
+  const text = ui.whisperInput.value.trim();
+  if (!w || w.ended || !text) return;
+  if (!sendFrame({ type: "whisper", conversation_id: w.id, text })) return;
+  ui.whisperInput.value = "";
+  updateWhisperControls();
+  ui.whisperInput.focus();
+}
+
+/* --------------------------------------------------------------- connection */
+
+function handleError(frame) {
+  const reason = frame.reason || "操作失败，请稍后再试";
+  if (frame.code === "forbidden") {
+    ui.banner.textContent = "只有班长可以使用班长看板。";
+    ui.banner.classList.add("banner-error");
+    ui.banner.classList.remove("hidden");
+  }
+  toast(reason);
+}
+
+function handleFrame(frame) {
+  switch (frame.type) {
+    case "board": renderBoard(frame); break;
+    case "watching": handleWatching(frame); break;
+    case "message": handleMessage(frame); break;
+    case "assigned": handleAssigned(frame); break;
+    case "closed": handleClosedMine(frame); break;
+    case "error": handleError(frame); break;
+    default: break; // queue, presence, ack, pong: the 坐席工作台's business
+  }
+}
+
+function setOnline(online, text) {
+  state.online = online;
+  ui.dot.dataset.state = online ? "online" : (state.attempts > 0 ? "offline" : "connecting");
+  ui.dot.title = online ? "已连接" : "未连接";
+  if (online) ui.banner.classList.add("hidden");
+  else if (text) { ui.banner.textContent = text; ui.banner.classList.remove("hidden"); }
+  updateWhisperControls();
+}
+
+function connect() {
+  clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = null;
+  let ws;
+  try { ws = new WebSocket(wsUrl("/ws/agent")); } catch (_) { scheduleReconnect(); return; }
+  state.ws = ws;
+  ws.addEventListener("open", () => {
+    if (state.ws !== ws) return;
+    state.attempts = 0;
+    setOnline(true);
+    ws.send(JSON.stringify({ type: "board" }));
+    if (state.watching) ws.send(JSON.stringify({ type: "watch", conversation_id: state.watching.id }));
+    clearInterval(state.pingTimer);
+    state.pingTimer = setInterval(() => {
+      if (state.ws === ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
+    }, PING_MS);
+    clearInterval(state.refreshTimer);
+    state.refreshTimer = setInterval(() => {
+      if (state.ws === ws && ws.readyState === WebSocket.OPEN && !document.hidden) ws.send(JSON.stringify({ type: "board" }));
+    }, REFRESH_MS);
+  });
+  ws.addEventListener("message", (ev) => {
+    if (state.ws !== ws) return;
+    let frame;
+    try { frame = JSON.parse(ev.data); } catch (_) { return; }
+    if (frame && typeof frame === "object") handleFrame(frame);
+  });
+  ws.addEventListener("close", (ev) => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    clearInterval(state.pingTimer);
+    clearInterval(state.refreshTimer);
+    if (ev.code === AUTH_CLOSE_CODE) {
+      location.href = "/login?next=/supervisor";
+      return;
+    }
+    if (state.watching) { state.watching.messages.clear(); state.watching.loading = true; renderWatch(true); }
+    scheduleReconnect();
+  });
+}
+
+function scheduleReconnect() {
+  if (state.reconnectTimer) return;
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.attempts);
+  const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+  state.attempts += 1;
+  setOnline(false, `与服务器的连接已断开，${Math.ceil(delay / 1000)} 秒后自动重连…`);
+  state.reconnectTimer = setTimeout(() => {
+    state.reconnectTimer = null;
+    setOnline(false, "正在重新连接…");
+    connect();
+  }, delay);
+}
+
+/* -------------------------------------------------------------------- wire */
+
+ui.unwatch.addEventListener("click", unwatch);
+ui.whisperForm.addEventListener("submit", sendWhisper);
+ui.whisperInput.addEventListener("input", updateWhisperControls);
+ui.whisperInput.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) sendWhisper(ev);
+});
+window.addEventListener("online", () => { if (!state.ws) connect(); });
+
+renderWatch(true);
+initStaffHeader("/supervisor").then((user) => {
+  if (user) me = { username: user.username };
+});
+connect();
