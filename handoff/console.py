@@ -141,6 +141,7 @@ class AgentConsole:
                         "type": "closed",
                         "conversation_id": event["conversation_id"],
                         "transition": event.get("transition"),
+                        "take_over": bool(data.get("take_over")),
                     }
                 )
                 self._post(int(previous_agent), closed)

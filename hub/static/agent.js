@@ -371,7 +371,7 @@ function handleClosed(frame) {
   conv.busy = false;
   const transferring = state.transfer && state.transfer.convId === id ? state.transfer : null;
   if (transferring && transferring.sent && transferring.label) conv.endText = `已转接给 ${transferring.label}`;
-  if (!conv.endText) conv.endText = CLOSED_TEXT[frame.transition] || "会话已结束";
+  if (!conv.endText) conv.endText = frame.take_over ? "班长已接管" : CLOSED_TEXT[frame.transition] || "会话已结束";
   if (state.closing && state.closing.convId === id) hideCloseDialog();
   if (transferring) hideTransferDialog();
   renderTabs();
