@@ -1,6 +1,6 @@
 // Agent console: speaks the /ws/agent protocol (docs/design.md, "Agent console WebSocket").
 import {
-  wsUrl, uuid, el, formatTime, formatDateTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader, toMillis,
+  showToast, sendJson, wsUrl, uuid, el, formatTime, formatDateTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader, toMillis,
 } from "/static/common.js";
 
 const MAX_LEN = 2000; // the hub's limit for agent replies (handoff.console.MAX_REPLY_CHARS)
@@ -94,26 +94,12 @@ function tsOf(value) {
   return Number.isNaN(t) ? Date.now() : t;
 }
 
-let toastTimer = null;
 function toast(text) {
-  ui.toast.textContent = text;
-  ui.toast.classList.remove("hidden");
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => ui.toast.classList.add("hidden"), 4000);
+  showToast(ui.toast, text);
 }
 
 function sendFrame(frame) {
-  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
-    toast("与服务器的连接已断开，正在重连，请稍后再试");
-    return false;
-  }
-  try {
-    state.ws.send(JSON.stringify(frame));
-    return true;
-  } catch (_) {
-    toast("发送失败，请稍后再试");
-    return false;
-  }
+  return sendJson(state.ws, frame, toast);
 }
 
 /* --------------------------------------------------------------------- beep */

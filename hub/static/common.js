@@ -160,3 +160,27 @@ export async function initStaffHeader(nextPath) {
     return null;
   }
 }
+
+// A transient message in a page's toast element (one timer per element).
+const toastTimers = new WeakMap();
+export function showToast(node, text, ms = 4000) {
+  node.textContent = text;
+  node.classList.remove("hidden");
+  clearTimeout(toastTimers.get(node));
+  toastTimers.set(node, setTimeout(() => node.classList.add("hidden"), ms));
+}
+
+// Send one JSON frame on an open socket; `notify` says why in Chinese when it cannot.
+export function sendJson(ws, frame, notify) {
+  if (!ws || ws.readyState !== WebSocket.OPEN) {
+    notify("与服务器的连接已断开，正在重连，请稍后再试");
+    return false;
+  }
+  try {
+    ws.send(JSON.stringify(frame));
+    return true;
+  } catch (_) {
+    notify("发送失败，请稍后再试");
+    return false;
+  }
+}

@@ -1,6 +1,6 @@
 // 班长看板: queues and agents live from the hub's `board` frames over /ws/agent (docs/design.md,
 // "Agent console WebSocket"); per conversation 监听 (watch), 悄悄话 (whisper) and 接管 (take over).
-import { wsUrl, el, formatTime, appendLinkified, initStaffHeader, toMillis } from "/static/common.js";
+import { showToast, sendJson, wsUrl, el, formatTime, appendLinkified, initStaffHeader, toMillis } from "/static/common.js";
 
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -44,26 +44,12 @@ const state = {
 
 /* ------------------------------------------------------------------ helpers */
 
-let toastTimer = null;
 function toast(text) {
-  ui.toast.textContent = text;
-  ui.toast.classList.remove("hidden");
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => ui.toast.classList.add("hidden"), 4000);
+  showToast(ui.toast, text);
 }
 
 function sendFrame(frame) {
-  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
-    toast("与服务器的连接已断开，正在重连，请稍后再试");
-    return false;
-  }
-  try {
-    state.ws.send(JSON.stringify(frame));
-    return true;
-  } catch (_) {
-    toast("发送失败，请稍后再试");
-    return false;
-  }
+  return sendJson(state.ws, frame, toast);
 }
 
 /** Seconds → "45秒", "3分05秒", "1小时02分"; null → "—". */
