@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -82,15 +83,19 @@ class CitizenDirectory:
                 [(kind, value) for kind, value in identities],
             )
 
-    async def update(self, citizen_id: int, *, name: str | None = None, phone: str | None = None) -> None:
+    async def update(self, citizen_id: int, **fields: Any) -> list[str]:
+        """Set profile fields (already checked: crm.validation.clean_profile); returns what changed."""
+        allowed = {"name", "phone", "id_number", "tags", "notes"}
+        changed = []
         async with self._sessions() as session, session.begin():
             citizen = await session.get(Citizen, citizen_id)
             if citizen is None:
                 raise KeyError(citizen_id)
-            if name is not None:
-                citizen.name = name
-            if phone is not None:
-                citizen.phone = phone
+            for key, value in fields.items():
+                if key in allowed and value is not None and getattr(citizen, key) != value:
+                    setattr(citizen, key, value)
+                    changed.append(key)
+        return changed
 
     async def audit(self, user_id: int | None, action: str, target: str, data: dict | None = None) -> None:
         async with self._sessions() as session, session.begin():
