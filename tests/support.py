@@ -246,3 +246,23 @@ def system_database(tmp: Path) -> Iterator[str]:
     finally:
         if pg_url:
             drop_postgres_database(pg_url)
+
+
+async def event_kinds(database_url: str, conversation_id: str) -> list[str]:
+    """The ownership transitions recorded for a conversation, in order (what QA will read)."""
+    from sqlalchemy import select
+
+    from hub.db import make_engine
+    from hub.models import ConversationEvent
+
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            statement = (
+                select(ConversationEvent.kind)
+                .where(ConversationEvent.conversation_id == conversation_id)
+                .order_by(ConversationEvent.id)
+            )
+            return list((await conn.execute(statement)).scalars().all())
+    finally:
+        await engine.dispose()

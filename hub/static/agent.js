@@ -1,12 +1,11 @@
 // Agent console: speaks the /ws/agent protocol (docs/design.md, "Agent console WebSocket").
 import {
+  scheduleReconnect,
   showToast, sendJson, wsUrl, uuid, el, formatTime, formatDateTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader, toMillis,
 } from "/static/common.js";
 
 const MAX_LEN = 2000; // the hub's limit for agent replies (handoff.console.MAX_REPLY_CHARS)
 const REPLY_ACK_MS = 15000;
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_MAX_MS = 30000;
 const AUTH_CLOSE_CODE = 4401;
 const PING_MS = 25000;
 // Error codes the hub sends for a failed accept / for a failed reply.
@@ -930,7 +929,7 @@ function connect() {
   clearTimeout(state.reconnectTimer);
   state.reconnectTimer = null;
   let ws;
-  try { ws = new WebSocket(wsUrl("/ws/agent")); } catch (_) { scheduleReconnect(); return; }
+  try { ws = new WebSocket(wsUrl("/ws/agent")); } catch (_) { reconnectLater(); return; }
   state.ws = ws;
   ws.addEventListener("open", () => {
     if (state.ws !== ws) return;
@@ -955,21 +954,12 @@ function connect() {
       location.href = "/login?next=/agent";
       return;
     }
-    scheduleReconnect();
+    reconnectLater();
   });
 }
 
-function scheduleReconnect() {
-  if (state.reconnectTimer) return;
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.attempts);
-  const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-  state.attempts += 1;
-  setOnline(false, `与服务器的连接已断开，${Math.ceil(delay / 1000)} 秒后自动重连…`);
-  state.reconnectTimer = setTimeout(() => {
-    state.reconnectTimer = null;
-    setOnline(false, "正在重新连接…");
-    connect();
-  }, delay);
+function reconnectLater() {
+  scheduleReconnect(state, connect, (text) => setOnline(false, text));
 }
 
 /* -------------------------------------------------------------------- wire */

@@ -1,12 +1,10 @@
 // Citizen web chat: speaks the /ws/chat protocol (docs/design.md, "Web chat WebSocket").
-import { wsUrl, uuid, el, formatTime, appendLinkified, toMillis } from "/static/common.js";
+import { scheduleReconnect, wsUrl, uuid, el, formatTime, appendLinkified, toMillis } from "/static/common.js";
 
 const VISITOR_KEY = "zwkf_visitor_id";
 const MAX_LEN = 1000;
 const ACK_TIMEOUT_MS = 15000;
 const WELCOME_TIMEOUT_MS = 10000;
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_MAX_MS = 30000;
 const PING_MS = 25000; // keeps idle sockets alive through proxies; the hub answers "pong"
 // Error codes for which sending the same text again cannot succeed.
 const NO_RETRY_CODES = new Set(["too_long", "bad_field", "bad_json", "empty", "sensitive"]);
@@ -593,7 +591,7 @@ function connect() {
   try {
     ws = new WebSocket(wsUrl("/ws/chat"));
   } catch (_) {
-    scheduleReconnect();
+    reconnectLater();
     return;
   }
   state.ws = ws;
@@ -617,22 +615,13 @@ function connect() {
     state.ws = null;
     state.ready = false;
     updateControls();
-    scheduleReconnect();
+    reconnectLater();
   });
   // "error" is always followed by "close"; nothing to do here.
 }
 
-function scheduleReconnect() {
-  if (state.reconnectTimer) return;
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.attempts);
-  const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-  state.attempts += 1;
-  renderOffline(`连接已断开，${Math.ceil(delay / 1000)} 秒后自动重连…`);
-  state.reconnectTimer = setTimeout(() => {
-    state.reconnectTimer = null;
-    renderOffline("正在重新连接…");
-    connect();
-  }, delay);
+function reconnectLater() {
+  scheduleReconnect(state, connect, renderOffline, "连接已断开");
 }
 
 function reconnectNow() {

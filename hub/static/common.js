@@ -184,3 +184,21 @@ export function sendJson(ws, frame, notify) {
     return false;
   }
 }
+
+// Reconnect a dropped socket with jittered exponential backoff (1 s doubling to 30 s). `state`
+// holds `attempts` (a page resets it to 0 once a socket opens) and the pending timer; `notify`
+// shows the countdown in Chinese.
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+export function scheduleReconnect(state, connect, notify, lostText = "与服务器的连接已断开") {
+  if (state.reconnectTimer) return;
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.attempts);
+  const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+  state.attempts += 1;
+  notify(`${lostText}，${Math.ceil(delay / 1000)} 秒后自动重连…`);
+  state.reconnectTimer = setTimeout(() => {
+    state.reconnectTimer = null;
+    notify("正在重新连接…");
+    connect();
+  }, delay);
+}

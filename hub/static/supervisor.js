@@ -1,9 +1,7 @@
 // 班长看板: queues and agents live from the hub's `board` frames over /ws/agent (docs/design.md,
 // "Agent console WebSocket"); per conversation 监听 (watch), 悄悄话 (whisper) and 接管 (take over).
-import { showToast, sendJson, wsUrl, el, formatTime, appendLinkified, initStaffHeader, toMillis } from "/static/common.js";
+import { scheduleReconnect, showToast, sendJson, wsUrl, el, formatTime, appendLinkified, initStaffHeader, toMillis } from "/static/common.js";
 
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_MAX_MS = 30000;
 const AUTH_CLOSE_CODE = 4401;
 const PING_MS = 25000;
 const REFRESH_MS = 5000;        // the hub pushes the board on every change; waits still grow between changes
@@ -411,7 +409,7 @@ function connect() {
   clearTimeout(state.reconnectTimer);
   state.reconnectTimer = null;
   let ws;
-  try { ws = new WebSocket(wsUrl("/ws/agent")); } catch (_) { scheduleReconnect(); return; }
+  try { ws = new WebSocket(wsUrl("/ws/agent")); } catch (_) { reconnectLater(); return; }
   state.ws = ws;
   ws.addEventListener("open", () => {
     if (state.ws !== ws) return;
@@ -444,21 +442,12 @@ function connect() {
       return;
     }
     if (state.watching) { state.watching.messages.clear(); state.watching.loading = true; renderWatch(true); }
-    scheduleReconnect();
+    reconnectLater();
   });
 }
 
-function scheduleReconnect() {
-  if (state.reconnectTimer) return;
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.attempts);
-  const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-  state.attempts += 1;
-  setOnline(false, `与服务器的连接已断开，${Math.ceil(delay / 1000)} 秒后自动重连…`);
-  state.reconnectTimer = setTimeout(() => {
-    state.reconnectTimer = null;
-    setOnline(false, "正在重新连接…");
-    connect();
-  }, delay);
+function reconnectLater() {
+  scheduleReconnect(state, connect, (text) => setOnline(false, text));
 }
 
 /* -------------------------------------------------------------------- wire */

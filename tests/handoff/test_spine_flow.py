@@ -8,9 +8,9 @@ import asyncio
 from sqlalchemy import func, select
 
 from hub.db import make_engine
-from hub.models import ConversationEvent, Message
+from hub.models import Message
 from tests.conftest import RunningSystem
-from tests.support import AgentClient, ChatClient
+from tests.support import AgentClient, ChatClient, event_kinds
 
 
 async def _count_messages(database_url: str, conversation_id: str) -> int:
@@ -86,23 +86,7 @@ async def test_handoff_to_an_agent_and_back_to_the_bot(system: RunningSystem) ->
         answer = await citizen.ask("护照丢了怎么办")
         assert answer["sender"] == "bot" and answer["meta"].get("kb_entry_id")
 
-    engine = make_engine(system.database_url)
-    try:
-        async with engine.connect() as conn:
-            kinds = (
-                (
-                    await conn.execute(
-                        select(ConversationEvent.kind)
-                        .where(ConversationEvent.conversation_id == conv)
-                        .order_by(ConversationEvent.id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-    finally:
-        await engine.dispose()
-    assert kinds == ["request_human", "assign", "close"]
+    assert await event_kinds(system.database_url, conv) == ["request_human", "assign", "close"]
 
 
 async def test_reload_resumes_the_same_conversation_with_its_history(system: RunningSystem) -> None:

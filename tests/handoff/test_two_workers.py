@@ -27,6 +27,7 @@ from tests.support import (
     ChatClient,
     create_postgres_database,
     drop_postgres_database,
+    event_kinds,
     free_port,
     start_hub,
     stop_process,
@@ -193,17 +194,6 @@ async def test_console_presence_transfer_close_and_csat_over_sockets(workers: Wo
     engine = make_engine(workers.database_url)
     try:
         async with engine.connect() as conn:
-            kinds = (
-                (
-                    await conn.execute(
-                        select(ConversationEvent.kind)
-                        .where(ConversationEvent.conversation_id == conv)
-                        .order_by(ConversationEvent.id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
             row = (await conn.execute(select(Conversation).where(Conversation.id == conv))).one()
             system_lines = (
                 await conn.execute(
@@ -212,7 +202,7 @@ async def test_console_presence_transfer_close_and_csat_over_sockets(workers: Wo
             ).scalar_one()
     finally:
         await engine.dispose()
-    assert kinds == ["request_human", "assign", "transfer", "close"]
+    assert await event_kinds(workers.database_url, conv) == ["request_human", "assign", "transfer", "close"]
     assert (row.disposition, row.summary) == ("resolved", "已说明流程")
     assert system_lines >= 4  # queued, assigned, transferred, closed, CSAT question
 
