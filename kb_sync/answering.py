@@ -70,8 +70,20 @@ class AnswerIndex:
         hit = decision.hit
         if hit is None or hit.entry_id not in self.entries:
             return AnswerOutcome(None, decision.candidates)
-        entry = self.entries[hit.entry_id]
-        found = KbAnswer(
+        return AnswerOutcome(self._as_answer(self.entries[hit.entry_id], hit.score), decision.candidates)
+
+    def suggest(self, text: str, k: int = 3) -> list[KbAnswer]:
+        """The k best live entries for a text whatever their confidence (agent assist)."""
+        found = []
+        for hit in self.engine.rank(text, k=k):
+            entry = self.entries.get(hit.entry_id)
+            if entry is not None:
+                found.append(self._as_answer(entry, hit.score))
+        return found
+
+    @staticmethod
+    def _as_answer(entry: EntryView, score: float) -> KbAnswer:
+        return KbAnswer(
             entry.id,
             entry.branch,
             entry.question,
@@ -79,9 +91,8 @@ class AnswerIndex:
             entry.answer,
             getattr(entry, "short_answer", "") or "",
             tuple(entry.keywords),
-            hit.score,
+            score,
         )
-        return AnswerOutcome(found, decision.candidates)
 
 
 class AnswerService:
@@ -120,3 +131,8 @@ class AnswerService:
 
     async def answer(self, text: str) -> AnswerOutcome:
         return (await self.current()).answer(text, self.threshold)
+
+    async def suggest(self, text: str, k: int = 3) -> list[KbAnswer]:
+        """Entries an agent may want to insert for a citizen's message, best first."""
+        index = await self.current()
+        return await asyncio.to_thread(index.suggest, text, k)
