@@ -10,6 +10,7 @@ run: setup
 	$(PY) -m hub.run
 
 test: setup
+	rm -rf var/test-logs  # each run's hub and Rasa logs, fresh
 	$(PY) -m pytest -p no:cacheprovider -rs
 	# the whole running system once more on PostgreSQL (unit tests above already run on both)
 	TEST_SYSTEM_DB=postgresql $(PY) -m pytest -p no:cacheprovider -rs tests/handoff/test_spine_flow.py tests/security

@@ -1,13 +1,22 @@
-"""Handoff latency: a citizen's 转人工 → the screen-pop (`assigned` frame) on the agent's socket.
+"""Handoff latency under a steady load, as issue #4 states it: two hub workers, `--conversations`
+citizens connected on the web chat (500), `--agents` agents online (50, capacity enough for
+every handoff), auto-assignment on. Handoffs arrive open-loop at `--rate` per second (each
+at its scheduled moment, whether or not the earlier ones are done); each assigned agent
+answers `--reply-after` seconds later. Measured:
 
-Starts two hub workers on free ports (scratch SQLite database, or `--database-url`; the
-configured Redis under a fresh key prefix) with auto-assignment on, connects `--agents`
-agents (half on each worker), then `--conversations` citizens press 转人工 at once, spread
-over both workers. Each conversation's latency runs from its `human` frame being sent to
-its `assigned` frame arriving on whichever agent socket it was assigned to. Capacity is
-raised so that every conversation can be assigned. Prints one JSON object.
+  handoff: the citizen's `human` frame sent → the `assigned` frame (the screen-pop) on the
+           socket of the agent it went to (target p99 ≤ 100 ms);
+  reply:   the agent's `reply` frame sent → that message frame on the citizen's socket
+           (target p99 ≤ 20 ms).
 
-    python -m bench.handoff_latency [--conversations 200] [--agents 20] [--rounds 2]
+Every socket has its own reader that stamps frames as they arrive. `--burst` is the stress
+figure instead: all handoffs at once (default 200 citizens, 20 agents), the exactly-once
+scenario of tests/handoff/test_two_workers.py. Scratch SQLite database unless
+`--database-url`; the configured Redis under a fresh key prefix (removed at the end).
+Prints one JSON object.
+
+    python -m bench.handoff_latency [--rate 15] [--handoffs 300] [--conversations 500] [--agents 50]
+    python -m bench.handoff_latency --burst [--handoffs 200] [--agents 20]
 """
 
 from __future__ import annotations
@@ -15,25 +24,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import tempfile
 import time
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
-import yaml
 
 from hub.auth import hash_password
-from hub.config import DEFAULT_CONFIG_PATH, load_settings
+from hub.config import load_settings
 from hub.db import make_engine, make_sessionmaker
 from hub.migrate import upgrade
 from hub.models import User
-from tests.support import AgentClient, ChatClient, free_port, start_hub, stop_process, unique_prefix
+from tests.support import AgentClient, ChatClient, start_hubs, unique_prefix
+
+CONNECT_AT_ONCE = 50  # citizen sockets opened together while setting up
+LOGIN_AT_ONCE = 5  # agents logging in together (a password check is slow on purpose)
 
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    index = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
     return ordered[index]
+
+
+def summary(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+    return {
+        "count": len(values),
+        "p50_ms": round(percentile(values, 0.5), 1),
+        "p99_ms": round(percentile(values, 0.99), 1),
+        "max_ms": round(max(values), 1),
+    }
 
 
 async def seed_agents(database_url: str, count: int) -> None:
@@ -50,111 +76,152 @@ async def seed_agents(database_url: str, count: int) -> None:
         await engine.dispose()
 
 
-async def one_round(urls: list[str], agents: list[AgentClient], conversations: int) -> list[float]:
-    citizens = [ChatClient(urls[n % 2]) for n in range(conversations)]
-    await asyncio.gather(*(c.__aenter__() for c in citizens))
-    sent: dict[str, float] = {}
-    popped: dict[str, float] = {}
-    done = asyncio.Event()
+async def in_batches(items: Iterable[Any], opener: Any, size: int) -> None:
+    items = list(items)
+    for start in range(0, len(items), size):
+        await asyncio.gather(*(opener(item) for item in items[start : start + size]))
 
-    async def watch(agent: AgentClient) -> None:
-        while not done.is_set():
-            try:
-                frame = await agent.next_frame("assigned", 60)
-            except TimeoutError:
-                return
-            popped.setdefault(frame["conversation_id"], time.perf_counter())
-            if len(popped) >= conversations:
-                done.set()
 
-    watchers = [asyncio.create_task(watch(agent)) for agent in agents]
+class Measure:
+    """Frames stamped on arrival by one reader per socket; the agents' replies sent from here."""
 
-    async def press(citizen: ChatClient) -> None:
-        sent[citizen.conversation_id] = time.perf_counter()
+    def __init__(self, handoffs: int, reply_after: float) -> None:
+        self.handoffs = handoffs
+        self.reply_after = reply_after
+        self.human_sent: dict[str, float] = {}
+        self.assigned_at: dict[str, float] = {}
+        self.reply_sent: dict[str, float] = {}
+        self.reply_seen: dict[str, float] = {}
+        self.schedule_lag: list[float] = []
+        self.replies: set[asyncio.Task[None]] = set()
+        self.done = asyncio.Event()
+
+    async def read_agent(self, agent: AgentClient) -> None:
+        async for raw in agent._ws:
+            now = time.perf_counter()
+            frame = json.loads(raw)
+            if frame.get("type") != "assigned" or frame.get("transition") != "assign":
+                continue
+            conversation_id = frame["conversation_id"]
+            if conversation_id in self.human_sent and conversation_id not in self.assigned_at:
+                self.assigned_at[conversation_id] = now
+                task = asyncio.create_task(self.reply(agent, conversation_id))
+                self.replies.add(task)
+                task.add_done_callback(self.replies.discard)
+
+    async def reply(self, agent: AgentClient, conversation_id: str) -> None:
+        await asyncio.sleep(self.reply_after)
+        text = f"bench-{conversation_id}"
+        self.reply_sent[conversation_id] = time.perf_counter()
+        await agent.send(
+            {"type": "reply", "conversation_id": conversation_id, "text": text, "client_id": uuid.uuid4().hex}
+        )
+
+    async def read_citizen(self, citizen: ChatClient) -> None:
+        expected = f"bench-{citizen.conversation_id}"
+        async for raw in citizen._ws:
+            now = time.perf_counter()
+            frame = json.loads(raw)
+            message = frame.get("message") if frame.get("type") == "message" else None
+            if message and message.get("sender") == "agent" and message.get("text") == expected:
+                self.reply_seen.setdefault(citizen.conversation_id, now)
+                if len(self.reply_seen) >= self.handoffs:
+                    self.done.set()
+
+    async def press(self, citizen: ChatClient, moment: float) -> None:
+        await asyncio.sleep(max(0.0, moment - time.perf_counter()))
+        sent = time.perf_counter()
+        self.schedule_lag.append((sent - moment) * 1000)
+        self.human_sent[citizen.conversation_id] = sent
         await citizen.send_frame({"type": "human"})
 
-    await asyncio.gather(*(press(c) for c in citizens))
-    try:
-        await asyncio.wait_for(done.wait(), 120)
-    finally:
-        for task in watchers:
-            task.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
-    latencies = [(popped[c] - sent[c]) * 1000 for c in sent if c in popped]
-    # free the agents for the next round
-    for agent in agents:
-        for frame in [f for f in agent.frames if f["type"] == "assigned"]:
-            await agent.send({"type": "close", "conversation_id": frame["conversation_id"], "disposition": "resolved"})
-        agent.frames.clear()
-    await asyncio.gather(*(c.__aexit__(None, None, None) for c in citizens))
-    await asyncio.sleep(1.0)
-    return latencies
+    def latencies(self, start: dict[str, float], end: dict[str, float]) -> list[float]:
+        return [(end[c] - start[c]) * 1000 for c in start if c in end]
 
 
-async def run(args: argparse.Namespace, tmp: Path, database_url: str) -> dict:
+async def run(args: argparse.Namespace, tmp: Path, database_url: str) -> dict[str, Any]:
     await seed_agents(database_url, args.agents)
-    tree = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
-    capacity = max(5, -(-args.conversations // args.agents))
-    tree["handoff"].update({"auto_assign": True, "agent_capacity": capacity})
-    config = tmp / "config.yml"
-    config.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+    capacity = max(5, math.ceil(args.handoffs / args.agents) + 1)  # nobody waits for a free agent
     redis_url = load_settings().redis_url
     prefix = unique_prefix()
     env = {
-        "ZWKF_CONFIG": str(config),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "RASA_URL": "http://127.0.0.1:9",
         "ZWKF_STORAGE__REDIS_KEY_PREFIX": prefix,
     }
-    hubs = []
+    config = {"handoff": {"auto_assign": True, "agent_capacity": capacity}}
+    hubs = start_hubs(env, 2, tmp, config=config)
+    measure = Measure(args.handoffs, args.reply_after)
+    readers: list[asyncio.Task[None]] = []
+    agents = [AgentClient(hubs.urls[n % 2], f"b{n:03d}", "pass") for n in range(1, args.agents + 1)]
+    citizens = [ChatClient(hubs.urls[n % 2]) for n in range(args.conversations)]
     try:
-        ports = [free_port(), free_port()]
-        for index, port in enumerate(ports):
-            hubs.append(start_hub(env, port, tmp / f"hub{index}.log"))
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
-        agents = [AgentClient(urls[n % 2], f"b{n:03d}", "pass") for n in range(1, args.agents + 1)]
-        await asyncio.gather(*(a.__aenter__() for a in agents))
+        await in_batches(agents, lambda a: a.__aenter__(), LOGIN_AT_ONCE)
         await asyncio.gather(*(a.next_frame("presence") for a in agents))
-        latencies: list[float] = []
-        started = time.perf_counter()
-        for _ in range(args.rounds):
-            latencies += await one_round(urls, agents, args.conversations)
-        elapsed = time.perf_counter() - started
-        await asyncio.gather(*(a.__aexit__(None, None, None) for a in agents))
+        await in_batches(citizens, lambda c: c.__aenter__(), CONNECT_AT_ONCE)
+        await asyncio.sleep(1.0)  # the welcome's trailing state frames
+        readers = [asyncio.create_task(measure.read_agent(a)) for a in agents]
+        readers += [asyncio.create_task(measure.read_citizen(c)) for c in citizens]
+        start = time.perf_counter() + 0.5
+        # spread over both workers: every other citizen is on the other one
+        pressing = citizens[: args.handoffs]
+        gap = 0.0 if args.burst else 1.0 / args.rate
+        await asyncio.gather(*(measure.press(c, start + i * gap) for i, c in enumerate(pressing)))
+        try:
+            await asyncio.wait_for(measure.done.wait(), args.timeout)
+        except TimeoutError:
+            pass
+        elapsed = time.perf_counter() - start
     finally:
-        for hub in hubs:
-            stop_process(hub)
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        for client in [*citizens, *agents]:
+            if client._ws is not None:
+                try:
+                    await client.__aexit__(None, None, None)
+                except Exception:
+                    pass
+        hubs.stop()
         client = aioredis.from_url(redis_url, decode_responses=True)
         async for key in client.scan_iter(match=f"{prefix}*"):
             await client.delete(key)
         await client.aclose()
-    expected = args.rounds * args.conversations
+    handoff = measure.latencies(measure.human_sent, measure.assigned_at)
+    reply = measure.latencies(measure.reply_sent, measure.reply_seen)
     return {
         "bench": "handoff_latency",
-        "what": "转人工 frame sent → assigned frame (screen-pop) on the agent socket, ms",
+        "mode": "burst" if args.burst else "steady",
         "workers": 2,
         "agents": args.agents,
         "capacity": capacity,
         "concurrent_conversations": args.conversations,
-        "rounds": args.rounds,
-        "assigned": len(latencies),
-        "expected": expected,
-        "p50_ms": round(percentile(latencies, 0.5), 1) if latencies else None,
-        "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
-        "max_ms": round(max(latencies), 1) if latencies else None,
-        "handoffs_per_second": round(len(latencies) / elapsed, 1) if elapsed else None,
+        "handoffs": args.handoffs,
+        "rate_per_second": None if args.burst else args.rate,
+        "handoff_to_screen_pop": {"what": "human frame sent → assigned frame on the agent socket", **summary(handoff)},
+        "agent_reply_to_citizen": {"what": "agent reply frame sent → message on the citizen socket", **summary(reply)},
+        "targets_ms": {"handoff_p99": 100, "reply_p99": 20},
+        "schedule_lag_p99_ms": round(percentile(measure.schedule_lag, 0.99), 1) if measure.schedule_lag else None,
+        "elapsed_seconds": round(elapsed, 1),
         "database": database_url.split(":", 1)[0],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conversations", type=int, default=200)
-    parser.add_argument("--agents", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=15.0, help="handoffs per second (steady mode)")
+    parser.add_argument("--handoffs", type=int, help="how many citizens press 转人工 (300; burst 200)")
+    parser.add_argument("--conversations", type=int, help="citizens connected (500; burst: --handoffs)")
+    parser.add_argument("--agents", type=int, help="agents online (50; burst 20)")
+    parser.add_argument("--reply-after", type=float, default=0.5, help="seconds before the agent answers")
+    parser.add_argument("--burst", action="store_true", help="every handoff at the same moment (stress figure)")
+    parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
+    args.handoffs = args.handoffs or (200 if args.burst else 300)
+    args.conversations = max(args.handoffs, args.conversations or (args.handoffs if args.burst else 500))
+    args.agents = args.agents or (20 if args.burst else 50)
     tmp = Path(tempfile.mkdtemp(prefix="zwkf-handoff-bench-"))
     database_url = args.database_url or f"sqlite:///{tmp / 'hub.db'}"
     upgrade(database_url)  # synchronous (Alembic runs its own loop)

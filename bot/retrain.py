@@ -3,12 +3,16 @@
 One job at a time across every hub worker (a Redis lock with a heartbeat); its progress
 lives in Redis so the KB page can poll any worker (``GET /api/kb/retrain``):
 
-    queued → collecting → training (elapsed seconds) → loading → done | failed
+    queued → collecting → training (component, DIET epoch n/N) → loading (node i/n) → done | failed
 
-``bot.training.ensure_model`` runs in a thread (it drives ``rasa train`` as a subprocess
-and reuses the cached model when the hash is unchanged). The new model is loaded into the
-running Rasa server with its HTTP API (``PUT /model {"model_file": <path>}``): Rasa keeps
-the tracker and lock stores (Redis), so conversations carry on with the new model.
+``percent`` estimates the whole job (0-100); ``train`` says what ``rasa train`` is doing
+(read from its output by ``bot.training.ProgressParser``).  ``bot.training.ensure_model``
+runs in a thread (it drives ``rasa train`` as a subprocess and reuses the cached model
+when the hash is unchanged).  The new model is loaded into every Rasa node
+(``bot.rasa_nodes``) one after another with Rasa's HTTP API (``PUT /model
+{"model_file": <path>}``), so the others keep serving while one loads; Rasa keeps the
+tracker and lock stores (Redis), so conversations carry on with the new model.  Each
+node's outcome is reported in ``nodes``; the job fails when any node did not load it.
 """
 
 from __future__ import annotations
@@ -25,12 +29,26 @@ from typing import Any, Protocol
 import httpx
 import redis.asyncio as aioredis
 
-from bot.training import TrainingError, ensure_model, training_hash
+from bot.training import TrainingError, TrainProgress, ensure_model, training_hash
 
 STATE_TTL_SECONDS = 7 * 24 * 3600
 LOCK_TTL_SECONDS = 60  # refreshed every second while the job runs; a dead worker frees it
 LOAD_TIMEOUT_SECONDS = 300.0
 RUNNING = ("queued", "collecting", "training", "loading")
+
+# Share of the job's percent each stage ends at (training fills the span before loading).
+_PERCENT = {"queued": 0, "collecting": 2, "training": 92, "loading": 99, "done": 100}
+
+STEP_LABELS = {
+    "preparing": "准备训练数据",
+    "JiebaTokenizer": "分词",
+    "CountVectorsFeaturizer": "提取特征",
+    "DIETClassifier": "训练意图分类模型",
+    "FallbackClassifier": "设置兜底规则",
+    "MemoizationPolicy": "训练对话策略",
+    "RulePolicy": "训练对话规则",
+    "saving": "保存模型",
+}
 
 STAGE_LABELS = {
     "queued": "排队中",
@@ -71,20 +89,52 @@ class RetrainBusy(RuntimeError):
     """Another retrain is running (on this or another hub worker)."""
 
 
+def train_progress(progress: TrainProgress) -> dict[str, Any]:
+    """``rasa train``'s progress as the state's ``train`` object (JSON, with a Chinese step label)."""
+    out: dict[str, Any] = {"step": progress.step, "step_label": STEP_LABELS.get(progress.step, progress.step),
+                           "percent": progress.percent}
+    if progress.epoch is not None:
+        out.update(epoch=progress.epoch, epochs=progress.epochs)
+    return out
+
+
+def _training_message(questions: int, train: dict[str, Any] | None) -> str:
+    text = f"正在训练模型（{questions} 个问题）"
+    if not train:
+        return text + "…"
+    text += f"：{train['step_label']}"
+    if train.get("epochs"):
+        text += f" 第 {train['epoch']}/{train['epochs']} 轮"
+    return text + "…"
+
+
+class _LatestProgress:
+    """Written by the training thread, read by the event loop (one reference assignment, so no lock)."""
+
+    value: TrainProgress | None = None
+
+    def __call__(self, progress: TrainProgress) -> None:
+        self.value = progress
+
+
 class RetrainJobs:
     def __init__(
         self,
         redis: aioredis.Redis,
         prefix: str,
-        rasa_url: str,
+        rasa_nodes: str | Sequence[str],
         *,
-        ensure: Callable[[list[str]], Path] = ensure_model,
+        ensure: Callable[..., Path] = ensure_model,
         load_timeout: float = LOAD_TIMEOUT_SECONDS,
     ) -> None:
+        """``rasa_nodes``: the base URL of every Rasa server that must serve the new model."""
         self._redis = redis
         self._state_key = f"{prefix}bot:retrain:state"
         self._lock_key = f"{prefix}bot:retrain:lock"
-        self._rasa_url = rasa_url.rstrip("/")
+        nodes = [rasa_nodes] if isinstance(rasa_nodes, str) else list(rasa_nodes)
+        self._nodes = list(dict.fromkeys(n.rstrip("/") for n in nodes if n and n.strip()))
+        if not self._nodes:
+            raise ValueError("RetrainJobs needs at least one Rasa node URL")
         self._ensure = ensure
         self._load_timeout = load_timeout
 
@@ -116,7 +166,7 @@ class RetrainJobs:
         if not await self._redis.set(self._lock_key, token, nx=True, ex=LOCK_TTL_SECONDS):
             raise RetrainBusy("机器人模型正在更新中，请等待当前任务完成后再试。")
         state = {"id": token, "stage": "queued", "editor": editor, "started": time.time(), "elapsed": 0,
-                 "reload": reload, "message": "已开始更新机器人模型。"}
+                 "percent": 0, "reload": reload, "message": "已开始更新机器人模型。"}
         await self._save(state)
         state["running"] = True
         return state, token
@@ -126,22 +176,23 @@ class RetrainJobs:
     ) -> dict[str, Any]:
         """Collect → train (or reuse) → load into Rasa; always ends done or failed and frees the lock."""
         started = float(state.get("started") or time.time())
-        heartbeat = asyncio.create_task(self._heartbeat(state, token, started))
+        latest = _LatestProgress()
+        heartbeat = asyncio.create_task(self._heartbeat(state, token, started, latest))
         try:
             await self._stage(state, "collecting", "正在收集已发布知识的问题…", started)
             questions = await collect()
             state["questions"] = len(questions)
             digest = await asyncio.to_thread(training_hash, questions)
             state["hash"] = digest
-            await self._stage(state, "training", f"正在训练模型（{len(questions)} 个问题）…", started)
-            model = await asyncio.to_thread(self._model, questions)
+            await self._stage(state, "training", _training_message(len(questions), None), started)
+            model = await asyncio.to_thread(self._model, questions, latest)
             state["model_file"] = str(model)
             state["trained_seconds"] = round(time.time() - started, 1)
+            if state.get("train"):
+                state["train"] = train_progress(TrainProgress("saving", 100))
             await self._stage(state, "loading", "正在把新模型加载到机器人…", started)
-            loaded = await self._load(model, force=bool(state.get("reload")))
-            state.update(stage="done", message=(
-                "机器人模型已更新，新模型已生效，进行中的会话不受影响。" if loaded
-                else "知识库问题没有变化，机器人已在使用最新模型。"), swapped=loaded)
+            results = await self._load_all(model, state, started, force=bool(state.get("reload")))
+            self._finish(state, results)
         except TrainingError as failure:
             state.update(stage="failed", message=f"模型训练失败：{failure}。请联系管理员查看日志。")
         except _LoadError as failure:
@@ -160,25 +211,72 @@ class RetrainJobs:
         return state
 
     async def _stage(self, state: dict[str, Any], stage: str, message: str, started: float) -> None:
-        state.update(stage=stage, message=message, elapsed=round(time.time() - started, 1))
+        # entering a stage: at least where the one before ended
+        previous = _PERCENT.get(state.get("stage", ""), 0) if stage != state.get("stage") else 0
+        state.update(stage=stage, message=message, elapsed=round(time.time() - started, 1),
+                     percent=max(int(state.get("percent") or 0), previous))
         await self._save(state)
 
-    async def _heartbeat(self, state: dict[str, Any], token: str, started: float) -> None:
-        """Keep the lock while the job runs and publish the elapsed seconds once a second."""
+    async def _heartbeat(self, state: dict[str, Any], token: str, started: float, latest: _LatestProgress) -> None:
+        """Keep the lock while the job runs and publish elapsed seconds and training progress once a second."""
         while True:
             await asyncio.sleep(1.0)
             await self._redis.eval(_REFRESH, 1, self._lock_key, token, LOCK_TTL_SECONDS)
             if state.get("stage") in RUNNING:
+                progress = latest.value
+                if state.get("stage") == "training" and progress is not None:
+                    train = train_progress(progress)
+                    lo, hi = _PERCENT["collecting"], _PERCENT["training"]
+                    state.update(train=train, message=_training_message(int(state.get("questions") or 0), train),
+                                 percent=lo + (hi - lo) * progress.percent // 100)
                 state["elapsed"] = round(time.time() - started, 1)
                 await self._save(state)
 
-    def _model(self, questions: list[str]) -> Path:
-        return Path(self._ensure(questions)).resolve()  # Rasa needs an absolute path
+    def _model(self, questions: list[str], progress: _LatestProgress) -> Path:
+        return Path(self._ensure(questions, progress=progress)).resolve()  # Rasa needs an absolute path
 
-    async def _load(self, model: Path, *, force: bool) -> bool:
-        """PUT the model into Rasa; False when Rasa already serves it (and not forced)."""
-        async with httpx.AsyncClient(base_url=self._rasa_url, timeout=httpx.Timeout(self._load_timeout,
-                                                                                    connect=5.0)) as http:
+    async def _load_all(
+        self, model: Path, state: dict[str, Any], started: float, *, force: bool
+    ) -> list[dict[str, Any]]:
+        """Load the model into each node in turn (the others keep serving); one result per node."""
+        results: list[dict[str, Any]] = []
+        total = len(self._nodes)
+        for i, url in enumerate(self._nodes):
+            if total > 1:
+                lo, hi = _PERCENT["training"], _PERCENT["loading"]
+                state["percent"] = lo + (hi - lo) * i // total
+                await self._stage(state, "loading", f"正在把新模型加载到机器人（第 {i + 1}/{total} 个节点）…", started)
+            try:
+                swapped = await self._load(url, model, force=force)
+                results.append({"url": url, "ok": True, "swapped": swapped,
+                                "message": "已加载新模型" if swapped else "已在使用最新模型"})
+            except _LoadError as failure:
+                results.append({"url": url, "ok": False, "swapped": False, "message": str(failure)})
+            state["nodes"] = results
+        return results
+
+    @staticmethod
+    def _finish(state: dict[str, Any], results: list[dict[str, Any]]) -> None:
+        """done when every node serves the new model, else failed naming the nodes that do not."""
+        swapped = any(r["swapped"] for r in results)
+        failed = [r for r in results if not r["ok"]]
+        state.update(nodes=results, swapped=swapped)
+        if not failed:
+            state.update(stage="done", percent=100, message=(
+                "机器人模型已更新，新模型已生效，进行中的会话不受影响。" if swapped
+                else "知识库问题没有变化，机器人已在使用最新模型。"))
+        elif len(results) == 1:
+            state.update(stage="failed", message=failed[0]["message"])
+        else:
+            names = "；".join(f"{r['url']}：{r['message']}" for r in failed)
+            state.update(stage="failed", message=(
+                f"{len(results)} 个机器人节点中有 {len(failed)} 个未能加载新模型（{names}），"
+                f"其余 {len(results) - len(failed)} 个已更新。请检查这些节点后重试。"))
+
+    async def _load(self, url: str, model: Path, *, force: bool) -> bool:
+        """PUT the model into one Rasa node; False when it already serves it (and not forced)."""
+        async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(self._load_timeout,
+                                                                          connect=5.0)) as http:
             try:
                 if not force:
                     current = await http.get("/status")

@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -43,6 +44,72 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 class TrainingError(RuntimeError):
     """Rasa could not train a model (its output was streamed above)."""
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """How far one ``rasa train`` run is, read from its output (see ``ProgressParser``).
+
+    ``percent`` is an estimate for the whole run (0-100); ``step`` is the component Rasa
+    is training (``"preparing"`` before the first one, ``"saving"`` after the last);
+    ``epoch``/``epochs`` are set while DIET trains, which is most of the time.
+    """
+
+    step: str
+    percent: int
+    epoch: int | None = None
+    epochs: int | None = None
+
+
+ProgressCallback = Callable[[TrainProgress], None]
+
+# Share of the run before / during DIET's epochs; the policies and saving share the rest.
+_DIET_START, _DIET_END, _SAVING = 10, 90, 98
+_COMPONENT = re.compile(r"(Starting to train|Restored) component '(\w+)'")
+_EPOCHS = re.compile(r"Epochs:\s*\d+%\|.*?\|\s*(\d+)/(\d+)")
+_SAVED = re.compile(r"Your Rasa model is trained and saved")
+_BAR = re.compile(r"\d+%\|")
+
+
+class ProgressParser:
+    """Turns ``rasa train`` output lines into ``TrainProgress`` (None when a line says nothing new).
+
+    Rasa logs "Starting to train component 'X'." for every pipeline component and
+    policy, and DIET prints a tqdm bar "Epochs:  45%|####5     | 36/80 [...]" (one
+    update per epoch; with universal newlines each update reads as a line).  Rasa's
+    components before DIET are quick; DIET's epochs take most of the run.
+    """
+
+    def __init__(self) -> None:
+        self.current = TrainProgress("preparing", 0)
+        self._after_diet = False
+
+    def feed(self, line: str) -> TrainProgress | None:
+        step, percent = self.current.step, self.current.percent
+        epoch = epochs = None
+        if m := _EPOCHS.search(line):
+            epoch, epochs = int(m.group(1)), max(1, int(m.group(2)))
+            percent = _DIET_START + (_DIET_END - _DIET_START) * min(epoch, epochs) // epochs
+        elif m := _COMPONENT.search(line):
+            step = m.group(2)
+            if step == "DIETClassifier":
+                # restored from Rasa's training cache: no epochs to wait for
+                percent = max(percent, _DIET_END if m.group(1) == "Restored" else _DIET_START)
+                self._after_diet = m.group(1) == "Restored"
+            elif self.current.epochs is not None or self._after_diet:
+                self._after_diet = True
+                percent = max(percent, _DIET_END + 2)
+            else:
+                percent = max(percent, min(percent + 2, _DIET_START - 1))
+        elif _SAVED.search(line):
+            step, percent = "saving", _SAVING
+        else:
+            return None
+        progress = TrainProgress(step, percent, epoch, epochs)
+        if progress == self.current:
+            return None
+        self.current = progress
+        return progress
 
 
 def log(message: str) -> None:
@@ -167,7 +234,9 @@ def _hash_inputs(inputs: list[tuple[str, bytes]]) -> str:
     return digest.hexdigest()[:32]
 
 
-def _run_rasa_train(generated_file: Path, out_dir: Path, name: str) -> None:
+def _run_rasa_train(
+    generated_file: Path, out_dir: Path, name: str, progress: ProgressCallback | None = None
+) -> None:
     rasa = rasa_executable()
     if not rasa.exists():
         raise TrainingError(f"{rasa} not found; run scripts/setup.sh to build .venv-rasa")
@@ -178,32 +247,50 @@ def _run_rasa_train(generated_file: Path, out_dir: Path, name: str) -> None:
         "--data", str(BOT_DIR / "data"), str(generated_file),
         "--out", str(out_dir),
         "--fixed-model-name", name,
-        "--quiet",
     ]  # fmt: skip
+    # Not --quiet: at INFO Rasa names each component it trains and DIET prints its epoch
+    # bar, which is what ProgressParser reads; the noisier lines are not echoed.
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ banner is noise here
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("PYTHONHASHSEED", "0")
     env.setdefault("PYTHONWARNINGS", "ignore")  # Rasa's deps' deprecation noise
+    env["LOG_LEVEL"] = "INFO"
     env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen(
         cmd, cwd=str(REPO_DIR), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, encoding="utf-8", errors="replace",
     )  # fmt: skip
     assert proc.stdout is not None
+    parser = ProgressParser()
+    shown = -1
     for line in proc.stdout:  # stream so a long training visibly makes progress
         line = _ANSI.sub("", line).rstrip()
-        if line:
-            print(f"[rasa train] {line}", file=sys.stderr, flush=True)
+        if not line:
+            continue
+        update = parser.feed(line)
+        if update is not None and progress is not None:
+            progress(update)
+        if update is not None and update.epoch is not None:
+            if update.percent // 10 == shown // 10 and update.epoch != update.epochs:
+                continue  # one log line per tenth of DIET's epochs, not one per epoch
+            shown = update.percent
+            line = f"DIET epoch {update.epoch}/{update.epochs} ({update.percent}%)"
+        elif update is None and (" INFO " in line or _BAR.search(line)):
+            continue  # Rasa's INFO chatter and other progress bars; warnings and errors still show
+        print(f"[rasa train] {line}", file=sys.stderr, flush=True)
     if proc.wait() != 0:
         raise TrainingError(f"rasa train exited with {proc.returncode}")
 
 
-def ensure_model(kb_questions: Sequence[str] | None = None, *, force: bool = False) -> Path:
+def ensure_model(
+    kb_questions: Sequence[str] | None = None, *, force: bool = False, progress: ProgressCallback | None = None
+) -> Path:
     """Return a trained model for the current data, training only when the hash is new.
 
     The model is written to a temporary name in the cache dir and renamed into place,
     so a concurrent or interrupted run never leaves a half-written ``<hash>.tar.gz``.
+    ``progress`` is called (from this thread) as Rasa's output shows the run advancing.
     """
     questions = load_kb_questions() if kb_questions is None else list(kb_questions)
     examples = select_kb_examples(questions)
@@ -221,7 +308,10 @@ def ensure_model(kb_questions: Sequence[str] | None = None, *, force: bool = Fal
         # Per-run file: concurrent trainings (make test beside make run) never share it.
         generated_file = Path(tmp) / "nlu_kb.yml"
         generated_file.write_text(generated, encoding="utf-8")
-        _run_rasa_train(generated_file, Path(tmp), digest)
+        if progress is None:
+            _run_rasa_train(generated_file, Path(tmp), digest)
+        else:
+            _run_rasa_train(generated_file, Path(tmp), digest, progress)
         produced = Path(tmp) / f"{digest}.tar.gz"
         if not produced.exists():
             raise TrainingError(f"rasa train finished but wrote no {produced.name}")

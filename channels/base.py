@@ -30,6 +30,13 @@ class OutboundMessage:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def compact_text(message: OutboundMessage) -> str:
+    """What a channel with a small screen or a voice sends: the KB entry's short answer when the
+    editor wrote one (`meta.short_answer`), else the message text."""
+    short = (message.meta or {}).get("short_answer")
+    return short.strip() if isinstance(short, str) and short.strip() else message.text
+
+
 class OutputChannel(Protocol):
     """What the hub calls to reach a citizen. Implementations must not raise on a lost citizen."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -39,8 +40,11 @@ ERRORS = {
 }
 
 
+TYPING_THROTTLE_SECONDS = 2.0  # a citizen's typing reaches the agent at most this often
 ORIGIN_REFUSED = 4403  # close code for a socket opened by a page of a site not allowed
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+POSITION_DEBOUNCE_SECONDS = 0.05  # queue-position refreshes of a burst of transitions go out together
+QUEUE_JUMPS = frozenset({"requeue", "transfer_to_group"})  # they enter at the front: everyone behind moves
 
 
 def normalise_origin(value: str) -> str | None:
@@ -152,6 +156,9 @@ def parse_frame(raw: str | bytes, *, max_frame_chars: int, max_text_chars: int) 
         title = data.get("title")  # a quick reply: `text` is its payload, `title` what the citizen saw
         if title is not None and (not isinstance(title, str) or not title.strip() or len(title) > 100):
             raise FrameError("bad_field")
+    elif kind == "typing":  # the citizen is writing to an agent (active false: stopped)
+        if not isinstance(data.get("active", True), bool):
+            raise FrameError("bad_field")
     elif kind not in {"human", "ping", "leave_message", "csat"}:
         raise FrameError("unknown_type")
     return Frame(kind, data)
@@ -171,18 +178,32 @@ class ChatHub(Protocol):
     async def open_conversation(self, channel: str, channel_user_id: str) -> Any: ...
     async def on_inbound(self, inbound: InboundMessage, ack: Any, conversation: Any = None) -> Any: ...
     async def request_human(self, conversation: Any, *, reason: str, announce: bool) -> str: ...
+    async def typing(self, conversation_id: str, sender: str, active: bool = True) -> bool: ...
 
 
 class WebChannel:
     """Holds this worker's citizen sockets; the bus brings it every event for them."""
 
     name = CHANNEL
+    shows_typing = True  # the bot's "typing…" is worth an event only where a page shows it
 
     def __init__(
-        self, hub: ChatHub, state_frame: Any, history: Any, *, max_frame_chars: int, max_text_chars: int
+        self,
+        hub: ChatHub,
+        state_frame: Any,
+        history: Any,
+        *,
+        max_frame_chars: int,
+        max_text_chars: int,
+        state_frames: Any = None,
     ) -> None:
         self._hub = hub
         self._state_frame = state_frame  # async (conversation_id) -> dict
+        self._state_frames = state_frames  # async (conversation ids) -> {id: dict}: many in one go
+        self._last_state: dict[str, dict[str, Any]] = {}  # conversation → the state frame last sent
+        self._queued: set[str] = set()  # conversations with a socket here whose citizen waits in a queue
+        self._positions_dirty = False
+        self._positions_task: asyncio.Task[None] | None = None
         self._history = history  # async (conversation_id) -> list[dict]
         self._max_frame = max_frame_chars
         self._max_text = max_text_chars
@@ -206,15 +227,59 @@ class WebChannel:
         kind = event.get("kind")
         if kind == "message" and event.get("channel") == CHANNEL:
             await self._broadcast(event["conversation_id"], {"type": "message", "message": event["message"]})
-        elif kind == "typing" and event.get("conversation_id"):
-            # someone is writing to the citizen (the agent console may publish this)
+        elif kind == "typing" and event.get("conversation_id") and event.get("sender") != "citizen":
+            # someone is writing to the citizen (the agent console publishes this, throttled)
             sender = "agent" if event.get("sender") == "agent" else "bot"
-            await self._broadcast(event["conversation_id"], {"type": "typing", "sender": sender})
+            frame = {"type": "typing", "sender": sender}
+            if event.get("active") is False:
+                frame["active"] = False  # stopped (the agent cleared the reply box)
+            await self._broadcast(event["conversation_id"], frame)
         elif kind == "state":
-            # a transition anywhere can move everyone's queue position
-            for conversation_id in list(self._sockets):
-                if conversation_id == event["conversation_id"] or event.get("previous") == "queued":
-                    await self._broadcast(conversation_id, await self._state_frame(conversation_id))
+            conversation_id = event["conversation_id"]
+            if conversation_id in self._sockets:  # its own change: at once
+                frame = await self._state_frame(conversation_id)
+                self._state_sent(conversation_id, frame)
+                await self._broadcast(conversation_id, frame)
+            if event.get("previous") == "queued" or event.get("transition") in QUEUE_JUMPS:
+                self._positions_changed()  # the others waiting here move: refreshed together, shortly
+
+    def _state_sent(self, conversation_id: str, frame: dict[str, Any]) -> None:
+        """Remember what a citizen was last told (who waits on this worker, and what changed)."""
+        self._last_state[conversation_id] = frame
+        if frame.get("owner") == "queued":
+            self._queued.add(conversation_id)
+        else:
+            self._queued.discard(conversation_id)
+
+    def _positions_changed(self) -> None:
+        """Coalesce queue-position refreshes: a burst of transitions costs one pass over this
+        worker's waiting citizens, and one Redis round trip for all of them."""
+        self._positions_dirty = True
+        if self._positions_task is None or self._positions_task.done():
+            self._positions_task = asyncio.create_task(self._refresh_positions())
+
+    async def _refresh_positions(self) -> None:
+        while self._positions_dirty:
+            self._positions_dirty = False
+            await asyncio.sleep(POSITION_DEBOUNCE_SECONDS)
+            for gone in [c for c in self._queued if c not in self._sockets]:
+                self._queued.discard(gone)
+                self._last_state.pop(gone, None)
+            waiting = sorted(self._queued)
+            if not waiting:
+                continue
+            try:
+                if self._state_frames is not None:
+                    frames = await self._state_frames(waiting)
+                else:
+                    frames = {c: await self._state_frame(c) for c in waiting}
+            except Exception:
+                log.exception("could not refresh the queue positions")
+                continue
+            for conversation_id, frame in frames.items():
+                if frame != self._last_state.get(conversation_id) and conversation_id in self._sockets:
+                    self._state_sent(conversation_id, frame)
+                    await self._broadcast(conversation_id, frame)
 
     async def _broadcast(self, conversation_id: str, frame: dict[str, Any]) -> None:
         text = json.dumps(frame, ensure_ascii=False)
@@ -230,6 +295,7 @@ class WebChannel:
             return
         conversation_id: str | None = None
         visitor_id: str | None = None
+        typing_at = 0.0  # the last typing signal passed on from this socket (throttle)
         try:
             async for raw in ws:
                 try:
@@ -245,6 +311,7 @@ class WebChannel:
                         conversation_id = conversation.id
                         self._sockets[conversation_id].add(ws)
                         state = await self._state_frame(conversation_id)
+                        self._state_sent(conversation_id, state)
                         await ws.send(
                             json.dumps(
                                 {
@@ -264,6 +331,13 @@ class WebChannel:
                     if frame.type == "human":
                         conversation = await self._hub.open_conversation(CHANNEL, visitor_id)
                         await self._hub.request_human(conversation, reason="button", announce=True)
+                        continue
+                    if frame.type == "typing":
+                        active = frame.data.get("active", True)
+                        now = time.monotonic()
+                        if not active or now - typing_at >= TYPING_THROTTLE_SECONDS:
+                            passed = await self._hub.typing(conversation_id, "citizen", active)
+                            typing_at = now if active and passed else 0.0
                         continue
                     if frame.type in {"leave_message", "csat"}:
                         await self._citizen_request(ws, visitor_id, frame)

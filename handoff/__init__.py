@@ -1,12 +1,18 @@
 """Conversation ownership (bot / queue / agent), conversations and their transcripts; skill
-groups, routing and assignment, presence, 留言 tickets, transfer, close and CSAT (`Handoff`)."""
+groups, routing and assignment, presence, 留言 tickets, transfer, close and CSAT (`Handoff`);
+the console's 快捷回复 (`CannedStore`, `render_canned`) and 内部备注 (`add_note`)."""
 
+from handoff.canned import CannedError, CannedStore
+from handoff.canned import render as render_canned
 from handoff.conversations import ConversationStore, ConversationView, MessageView
+from handoff.notes import add_note
 from handoff.routing import HandoffConfig
 from handoff.service import DISPOSITIONS, Handoff, HandoffError
 from handoff.state import TRANSITIONS, Owner, Ownership, OwnerState, TransitionResult
 
 __all__ = [
+    "CannedError",
+    "CannedStore",
     "DISPOSITIONS",
     "TRANSITIONS",
     "ConversationStore",
@@ -19,4 +25,6 @@ __all__ = [
     "OwnerState",
     "Ownership",
     "TransitionResult",
+    "add_note",
+    "render_canned",
 ]

@@ -5,6 +5,11 @@ reply, transfer (to a colleague or a group, with a memo), return to the bot and 
 (with a disposition and a summary). The queue list is pushed to every agent on every
 change (coalesced). Each socket is a presence heartbeat; agents set online/busy/away.
 Supervisors also get the board (queues, waits, agents' states and loads).
+
+Console features: 内部备注 (`note` frames; handoff.notes), typing both ways (`typing` frames,
+throttled, through the Dispatcher), agent assist (an `assist` frame with the top KB answers for
+the citizen's last message, on every new citizen message), and after a reconnect a `sync` frame
+(the conversations still mine) followed by each one's full transcript, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -18,13 +23,19 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from handoff.conversations import ConversationStore
+from handoff.conversations import ConversationStore, ConversationView, MessageView
+from handoff.notes import MAX_NOTE, NoteError, add_note
 from handoff.service import HandoffError
-from handoff.state import Owner, Ownership
+from handoff.state import Owner, Ownership, OwnerState
 
 log = logging.getLogger(__name__)
 
 MAX_REPLY_CHARS = 2000
+ASSIST_K = 3
+ASSIST_MIN_SCORE = 0.02  # calibrated confidence below which a KB entry is noise, not a suggestion
+FIXED_CACHE = 10_000  # conversations whose fixed fields this worker remembers
+TYPING_THROTTLE_SECONDS = 2.0  # an agent's typing reaches the citizen at most this often
+TEXT_KINDS = (None, "text", "voice")  # what a KB answer can be suggested for (not images, files …)
 ERRORS = {
     "bad_json": "消息格式错误。",
     "bad_field": "请求内容不完整。",
@@ -35,9 +46,15 @@ ERRORS = {
     "too_long": f"消息太长了（不超过 {MAX_REPLY_CHARS} 字）。",
     "unknown_type": "不支持的操作。",
     "forbidden": "您没有此操作的权限。",
+    "note_empty": "备注内容不能为空。",
+    "note_too_long": f"备注太长了（不超过 {MAX_NOTE} 字）。",
 }
 
 ScreenPop = Callable[[str, Any], Awaitable[dict[str, Any]]]
+# writes the `view_citizen` audit row of a screen-pop once it is on the agent's screen
+# (conversation id, viewer, citizen id); None: the ScreenPop audits while it builds
+AuditScreenPop = Callable[[str, Any, Any], Awaitable[None]]
+Suggest = Callable[[str, int], Awaitable[list[Any]]]  # kb_sync.AnswerService.suggest
 
 
 class ConsoleError(ValueError):
@@ -55,8 +72,15 @@ class AgentConsole:
         screen_pop: ScreenPop,
         queue_items: Callable[[], Awaitable[list[dict[str, Any]]]],
         capacity: int,
+        suggest: Suggest | None = None,
+        audit_screen_pop: AuditScreenPop | None = None,
     ) -> None:
         self._hub = hub
+        self._audit_screen_pop = audit_screen_pop
+        self._audits: set[asyncio.Task[None]] = set()
+        self._fixed: dict[str, ConversationView] = {}  # conversation id → its record (fixed fields only)
+        self._suggest = suggest
+        self._typing_at: dict[tuple[int, str], float] = {}
         self._ownership = ownership
         self._conversations = conversations
         self._screen_pop = screen_pop
@@ -70,7 +94,8 @@ class AgentConsole:
         self._queue_task: asyncio.Task[None] | None = None
         self._board_dirty = False
         self._outboxes: dict[int, asyncio.Queue[Any]] = {}
-        self._watching: dict[str, set[int]] = defaultdict(set)  # conversation → supervisors on this worker
+        # conversation → supervisors with a socket on this worker (an index of the lists in Redis)
+        self._watching: dict[str, set[int]] = defaultdict(set)
         self._pumps: dict[int, asyncio.Task[None]] = {}
         self._board_task: asyncio.Task[None] | None = None
 
@@ -125,6 +150,27 @@ class AgentConsole:
                 self._post(supervisor, frame)
         if kind == "message" and event.get("agent_id") is not None:
             frame = json.dumps({"type": "message", "message": event["message"]}, ensure_ascii=False)
+            agent_id = int(event["agent_id"])
+            self._post(agent_id, frame)
+            message = event["message"]
+            if message.get("sender") == "citizen" and _suggestible(message):
+                self._post(agent_id, functools.partial(self._assist_json, event["conversation_id"], message))
+        elif kind == "note":
+            frame = json.dumps({"type": "note", "message": event["message"]}, ensure_ascii=False)
+            targets = set(self._watching.get(event.get("conversation_id"), ()))
+            if event.get("agent_id") is not None:
+                targets.add(int(event["agent_id"]))
+            for target in targets:
+                self._post(target, frame)
+        elif kind == "typing" and event.get("sender") == "citizen" and event.get("agent_id") is not None:
+            frame = json.dumps(
+                {
+                    "type": "typing",
+                    "conversation_id": event["conversation_id"],
+                    "sender": "citizen",
+                    "active": event.get("active") is not False,
+                }
+            )
             self._post(int(event["agent_id"]), frame)
         elif kind == "state":
             self._queue_changed()
@@ -152,22 +198,48 @@ class AgentConsole:
         elif kind == "whisper" and event.get("agent_id") is not None:
             frame = json.dumps({"type": "message", "message": event["message"]}, ensure_ascii=False)
             self._post(int(event["agent_id"]), frame)
+        elif kind == "watch":
+            self._watch_changed(event)
         elif kind == "presence":
             agent_id = int(event["agent_id"])
             if agent_id in self._sockets:
                 self._post(agent_id, json.dumps({"type": "presence", "status": event["status"]}))
             self._board_changed()
 
-    async def _assigned_for(self, agent_id: int, event: dict[str, Any]) -> str:
+    async def _assigned_for(self, agent_id: int, event: dict[str, Any]) -> None:
+        """The screen-pop of a conversation that has just reached this agent: sent from here (in
+        the agent's outbox order), then its audit row is written, then 智能推荐 follows in its
+        own `assist` frame (neither delays the screen-pop)."""
         found = await self._handoff.user(agent_id)
         user = _Viewer(agent_id, found[2] if found else "agent")
-        assigned = await self._assigned_frame(event["conversation_id"], user)
+        conversation_id = event["conversation_id"]
+        assigned = await self._assigned_frame(conversation_id, user)
         assigned["transition"] = event.get("transition")
         assigned["auto"] = bool((event.get("data") or {}).get("auto"))
-        return json.dumps(assigned, ensure_ascii=False, default=str)
+        await self._send_to(agent_id, json.dumps(assigned, ensure_ascii=False, default=str))
+        self._audit_later(conversation_id, user, assigned)
+        source = _last_suggestible(assigned["transcript"])
+        if source is not None:
+            self._post(agent_id, functools.partial(self._assist_json, conversation_id, source))
 
-    def _post(self, agent_id: int, item: str | Callable[[], Awaitable[str]]) -> None:
-        """Queue a frame (or a coroutine making one) for an agent; frames leave in order."""
+    async def _audit(self, conversation_id: str, user: Any, frame: dict[str, Any]) -> None:
+        """The screen-pop's audit row, once the frame is sent (every screen-pop has one)."""
+        if self._audit_screen_pop is not None:
+            await self._audit_screen_pop(conversation_id, user, frame["screen_pop"]["citizen"]["id"])
+
+    def _audit_later(self, conversation_id: str, user: Any, frame: dict[str, Any]) -> None:
+        """`_audit` beside the next frames (the agent's outbox does not wait for its commit)."""
+        task = asyncio.create_task(self._audit(conversation_id, user, frame))
+        self._audits.add(task)
+        task.add_done_callback(self._audit_done)
+
+    def _audit_done(self, task: asyncio.Task[None]) -> None:
+        self._audits.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not write a screen-pop audit row: %r", task.exception())
+
+    def _post(self, agent_id: int, item: str | Callable[[], Awaitable[str | None]]) -> None:
+        """Queue a frame (or a coroutine making one, or sending its own) for an agent; frames leave in order."""
         if agent_id not in self._sockets:
             return
         outbox = self._outboxes.get(agent_id)
@@ -181,7 +253,8 @@ class AgentConsole:
             item = await outbox.get()
             try:
                 frame = item if isinstance(item, str) else await item()
-                await self._send_to(agent_id, frame)
+                if frame is not None:
+                    await self._send_to(agent_id, frame)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -202,12 +275,21 @@ class AgentConsole:
             status = await self._handoff.connect(user)
             await ws.send(json.dumps({"type": "presence", "status": status}))
             await ws.send(json.dumps({"type": "queue", "items": await self._queue_items()}, ensure_ascii=False))
-            for conversation_id in sorted(await self._ownership.agent_conversations(user.id)):
-                await ws.send(
-                    json.dumps(await self._assigned_frame(conversation_id, user), ensure_ascii=False, default=str)
-                )
+            mine = sorted(await self._ownership.agent_conversations(user.id))
+            # a reconnecting console drops the tabs that left meanwhile, then gets each transcript whole
+            await ws.send(json.dumps({"type": "sync", "conversation_ids": mine}))
+            sources = []
+            for conversation_id in mine:
+                frame = await self._assigned_frame(conversation_id, user)
+                await ws.send(json.dumps(frame, ensure_ascii=False, default=str))
+                await self._audit(conversation_id, user, frame)
+                sources.append((conversation_id, _last_suggestible(frame["transcript"])))
+            for conversation_id, source in sources:  # 智能推荐 after every transcript is on screen
+                if source is not None:
+                    await ws.send(await self._assist_json(conversation_id, source))
             if user.role == "supervisor":
                 await ws.send(json.dumps(await self._handoff.board(), ensure_ascii=False, default=str))
+                await self._resume_watching(ws, user)
             async for raw in ws:
                 try:
                     await self._handle(ws, user, raw)
@@ -269,26 +351,32 @@ class AgentConsole:
         conversation_id = data.get("conversation_id")
         if not isinstance(conversation_id, str):
             raise ConsoleError("bad_field")
-        conversation = await self._conversations.get(conversation_id)
+        if kind == "typing":
+            await self._typing(user, conversation_id, data.get("active", True))
+            return
+        conversation = await self._conversation(conversation_id, fixed_only=kind == "reply")
         if conversation is None:
             raise ConsoleError("taken")
         if kind in ("watch", "unwatch", "whisper", "take_over") and user.role != "supervisor":
             raise ConsoleError("forbidden")
         if kind == "watch":
             self._watching[conversation.id].add(user.id)
-            frame = await self._assigned_frame(conversation.id, user)
-            frame["type"] = "watching"
-            await ws.send(json.dumps(frame, ensure_ascii=False, default=str))
+            await self._handoff.watch(user.id, conversation.id)
+            await self._send_watching(ws, user, conversation.id)
         elif kind == "unwatch":
             self._unwatch(user.id, conversation.id)
+            await self._handoff.watch(user.id, conversation.id, on=False)
         elif kind == "whisper":
             await self._handoff.whisper(conversation, user, data.get("text"))
         elif kind == "take_over":
-            await self._handoff.take_over(conversation, user)
+            load = await self._handoff.take_over(conversation, user)
+            await ws.send(json.dumps({"type": "taken_over", "conversation_id": conversation.id, **load}))
         elif kind == "accept":
             await self._handoff.accept(conversation, user)
         elif kind == "reply":
             await self._reply(ws, user, conversation, data)
+        elif kind == "note":
+            await self._note(ws, user, conversation, data)
         elif kind == "close":
             disposition, summary = data.get("disposition") or "resolved", data.get("summary") or ""
             if not isinstance(disposition, str) or not isinstance(summary, str):
@@ -310,7 +398,30 @@ class AgentConsole:
         else:
             raise ConsoleError("unknown_type")
 
+    async def _send_watching(self, ws: Any, user: Any, conversation_id: str) -> None:
+        frame = await self._assigned_frame(conversation_id, user)
+        frame["type"] = "watching"
+        await ws.send(json.dumps(frame, ensure_ascii=False, default=str))
+        await self._audit(conversation_id, user, frame)
+
+    async def _resume_watching(self, ws: Any, user: Any) -> None:
+        """A supervisor's socket (re)opened, on whichever worker: what they watch lives in Redis."""
+        for conversation_id in await self._handoff.watched(user.id):
+            self._watching[conversation_id].add(user.id)
+            await self._send_watching(ws, user, conversation_id)
+
+    def _watch_changed(self, event: dict[str, Any]) -> None:
+        """Another socket of a supervisor (maybe on another worker) started or stopped a watch."""
+        supervisor = int(event["supervisor_id"])
+        if supervisor not in self._sockets:
+            return
+        if event.get("on"):
+            self._watching[str(event["conversation_id"])].add(supervisor)
+        else:
+            self._unwatch(supervisor, str(event["conversation_id"]))
+
     def _unwatch(self, user_id: int, conversation_id: str | None = None) -> None:
+        """Stop forwarding to this worker's sockets (the watch list in Redis is the Handoff's)."""
         for conv in [conversation_id] if conversation_id else list(self._watching):
             watchers = self._watching.get(conv)
             if watchers is not None:
@@ -319,21 +430,108 @@ class AgentConsole:
                     self._watching.pop(conv, None)
 
     async def _assigned_frame(self, conversation_id: str, user: Any) -> dict[str, Any]:
-        transcript = await self._conversations.transcript(conversation_id)
-        state = await self._ownership.state(conversation_id)
+        """The transcript, the owner, the transfer memo and the CRM panel, read at once."""
+        transcript, state, memo, screen_pop, _ = await asyncio.gather(
+            self._conversations.transcript(conversation_id),
+            self._ownership.state(conversation_id),
+            self._handoff.memo(conversation_id),
+            self._screen_pop(conversation_id, user),
+            self._conversation(conversation_id, fixed_only=True),  # the agent's replies will need it
+        )
         return {
             "type": "assigned",
             "conversation_id": conversation_id,
             "group": state.group,
-            "memo": await self._handoff.memo(conversation_id),
+            "memo": memo,
             "transcript": [message.to_json() for message in transcript],
-            "screen_pop": await self._screen_pop(conversation_id, user),
+            "screen_pop": screen_pop,
         }
 
-    async def _owned(self, user: Any, conversation_id: str) -> None:
+    async def _assist(self, conversation_id: str, message: dict[str, Any]) -> dict[str, Any]:
+        """智能推荐: the top KB answers for one citizen message (none when the KB cannot say)."""
+        items: list[dict[str, Any]] = []
+        if self._suggest is not None:
+            try:
+                found = await self._suggest(str(message.get("text") or ""), ASSIST_K)
+            except Exception:
+                log.exception("agent assist failed for %s", conversation_id)
+                found = []
+            items = [
+                {
+                    "entry_id": a.entry_id,
+                    "branch": a.branch,
+                    "question": a.question,
+                    "answer": a.answer,
+                    "short_answer": a.short_answer,
+                    "score": round(float(a.score), 3),
+                }
+                for a in found
+                if float(a.score) >= ASSIST_MIN_SCORE
+            ]
+        return {
+            "type": "assist",
+            "conversation_id": conversation_id,
+            "message_id": message.get("id"),
+            "text": message.get("text") or "",
+            "items": items,
+        }
+
+    async def _assist_json(self, conversation_id: str, message: dict[str, Any]) -> str:
+        return json.dumps(await self._assist(conversation_id, message), ensure_ascii=False)
+
+    async def _typing(self, user: Any, conversation_id: str, active: Any) -> None:
+        """The agent is writing (or stopped): passed to the citizen at most every 2 s."""
+        if not isinstance(active, bool):
+            raise ConsoleError("bad_field")
+        await self._owned(user, conversation_id)
+        key, now = (user.id, conversation_id), time.monotonic()
+        if active and now - self._typing_at.get(key, 0.0) < TYPING_THROTTLE_SECONDS:
+            return
+        if active:
+            self._typing_at[key] = now
+        else:
+            self._typing_at.pop(key, None)
+        if len(self._typing_at) > 10_000:  # forget old entries (nothing depends on them)
+            self._typing_at = {k: t for k, t in self._typing_at.items() if now - t < TYPING_THROTTLE_SECONDS}
+        await self._hub.typing(conversation_id, "agent", active)
+
+    async def _note(self, ws: Any, user: Any, conversation: Any, data: dict[str, Any]) -> None:
+        """内部备注 by the serving agent or a supervisor; colleagues only, never the citizen."""
+        state = await self._ownership.state(conversation.id)
+        serving = state.owner == Owner.AGENT and state.agent_id == user.id
+        if not serving and user.role not in ("supervisor", "admin"):
+            raise ConsoleError("not_yours")
+        try:
+            message: MessageView = await add_note(
+                self._conversations, self._hub.bus, conversation, user, data.get("text"), state.agent_id
+            )
+        except NoteError as error:
+            raise ConsoleError(f"note_{error.code}") from error
+        await ws.send(
+            json.dumps(
+                {"type": "note_ack", "client_id": data.get("client_id"), "message": message.to_json()},
+                ensure_ascii=False,
+            )
+        )
+
+    async def _owned(self, user: Any, conversation_id: str) -> OwnerState:
         state = await self._ownership.state(conversation_id)
         if state.owner != Owner.AGENT or state.agent_id != user.id:
             raise ConsoleError("not_yours")
+        return state
+
+    async def _conversation(self, conversation_id: str, *, fixed_only: bool = False) -> ConversationView | None:
+        """The conversation's record. `fixed_only`: the caller uses only what never changes (its
+        id, channel, citizen's channel id: a reply, whose ownership comes from Redis), so a copy
+        read earlier on this worker does (no SELECT on an agent's every reply)."""
+        if fixed_only and conversation_id in self._fixed:
+            return self._fixed[conversation_id]
+        conversation = await self._conversations.get(conversation_id)
+        if conversation is not None:
+            if len(self._fixed) >= FIXED_CACHE:
+                self._fixed.pop(next(iter(self._fixed)))  # the oldest
+            self._fixed[conversation_id] = conversation
+        return conversation
 
     async def _reply(self, ws: Any, user: Any, conversation: Any, data: dict[str, Any]) -> None:
         text = data.get("text")
@@ -343,13 +541,31 @@ class AgentConsole:
             raise ConsoleError("empty")
         if len(text) > MAX_REPLY_CHARS:
             raise ConsoleError("too_long")
-        await self._owned(user, conversation.id)
-        message = await self._hub.say(conversation, "agent", text.strip(), sender_name=user.display_name)
+        state = await self._owned(user, conversation.id)
+        client_id = data.get("client_id")
+        # the console's own id for the reply: an echo after a reconnect settles the right bubble
+        meta = {"client_id": client_id} if isinstance(client_id, str) and 0 < len(client_id) <= 64 else None
+        # persisted (committed) before the citizen's copy is published and the agent is acknowledged
+        message = await self._hub.say(
+            conversation, "agent", text.strip(), sender_name=user.display_name, meta=meta, state=state
+        )
         await ws.send(
             json.dumps(
                 {"type": "ack", "client_id": data.get("client_id"), "message": message.to_json()}, ensure_ascii=False
             )
         )
+
+
+def _last_suggestible(transcript: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The citizen's last message the KB could answer (a picture after a question keeps the question)."""
+    return next((m for m in reversed(transcript) if m.get("sender") == "citizen" and _suggestible(m)), None)
+
+
+def _suggestible(message: dict[str, Any]) -> bool:
+    meta = message.get("meta") or {}
+    return (
+        bool(str(message.get("text") or "").strip()) and meta.get("kind") in TEXT_KINDS and not meta.get("attachment")
+    )
 
 
 class _Viewer:

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.models import Conversation, Message
+from handoff.message_writer import MessageWriter
+from hub.models import Conversation, Message, utcnow
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -40,6 +41,18 @@ class MessageView:
         return cls(
             row.id, row.conversation_id, row.sender, row.sender_name, row.text, as_utc(row.created_at), row.meta or {}
         )
+
+    @classmethod
+    def from_columns(cls, row: dict[str, Any]) -> MessageView:
+        return cls(
+            row["id"], row["conversation_id"], row["sender"], row["sender_name"], row["text"],
+            as_utc(row["created_at"]), row["meta"] or {},
+        )
+
+    @property
+    def internal(self) -> bool:
+        """Staff-only lines (a supervisor's whisper, an agent's 内部备注): never shown to the citizen."""
+        return bool(self.meta.get("whisper") or self.meta.get("internal"))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +89,9 @@ class ConversationView:
 class ConversationStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        engine = sessions.kw.get("bind")
+        # transcript rows are group-committed (handoff.message_writer)
+        self._writer = MessageWriter(engine) if engine is not None else None
 
     async def open_for(self, channel: str, channel_user_id: str, citizen_id: int) -> tuple[ConversationView, bool]:
         """The citizen's open conversation on this channel, or a new one. Returns (view, created)."""
@@ -108,6 +124,11 @@ class ConversationStore:
         )
         return result.scalar_one_or_none()
 
+    async def message(self, message_id: int) -> MessageView | None:
+        async with self._sessions() as session:
+            row = await session.get(Message, message_id)
+            return None if row is None else MessageView.of(row)
+
     async def get(self, conversation_id: str) -> ConversationView | None:
         async with self._sessions() as session:
             row = await session.get(Conversation, conversation_id)
@@ -125,6 +146,13 @@ class ConversationStore:
         meta: dict[str, Any] | None = None,
     ) -> tuple[MessageView, bool]:
         """Commit one message. Returns (message, is_new); a repeated channel id returns the first copy."""
+        if self._writer is not None:
+            stored, is_new = await self._writer.insert({
+                "conversation_id": conversation_id, "channel": channel, "channel_message_id": channel_message_id,
+                "sender": sender, "sender_name": sender_name, "text": text, "meta": meta or {},
+                "created_at": utcnow(),
+            })
+            return MessageView.from_columns(stored), is_new
         row = Message(
             conversation_id=conversation_id,
             channel=channel,

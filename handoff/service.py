@@ -14,6 +14,7 @@ Redis keys (under the deployment prefix):
   handoff:served:{conv}    set of agents who served a conversation (CSAT survives transfers)
   handoff:csat:{conv}      the agent a CSAT question was sent for (a rating is accepted while it lives)
   handoff:sweeper          the sweeper's lock (one worker sweeps per interval)
+  handoff:watch:{user_id}  set of conversations a supervisor watches (survives reconnects to any worker)
   conv:{id} (extra fields) citizen_id, last_branch, memo, memo_from, offered, flag_checked
 """
 
@@ -31,9 +32,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from crm import add_message_ticket
 from handoff.routing import HandoffConfig
 from handoff.state import Owner, Ownership
-from hub.models import Conversation, ConversationEvent, CsatRating, Ticket, User
+from hub.models import Citizen, Conversation, ConversationEvent, CsatRating, Message, User
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,9 @@ MAX_SUMMARY = 1000
 MAX_TICKET = 1000
 MAX_COMMENT = 500
 CSAT_TTL = 7 * 24 * 3600
+WATCH_TTL = 24 * 3600  # a supervisor's watch list outlives a shift's reconnects, not the shift
 EWMA = 0.2
+DRAIN_WAIT_SECONDS = 1.0  # how long a handoff waits for a running drain before telling its position
 
 # Mark an agent offline only if their heartbeat is still stale (idempotent across workers).
 _MARK_OFFLINE_LUA = """
@@ -59,18 +63,38 @@ return 1
 """
 
 
+# For each conversation (KEYS: their hashes; ARGV: the key prefix, then their ids in the same order):
 # owner, agent id, group, rank in the group's queue ('' when not there), the group's average handle time
-_STATE_LUA = """
-local owner = redis.call('HGET', KEYS[1], 'owner') or 'bot'
-local agent = redis.call('HGET', KEYS[1], 'agent_id') or ''
-local group = redis.call('HGET', KEYS[1], 'group') or ''
-local rank = ''
-local handle = ''
-if owner == 'queued' and group ~= '' then
-  rank = redis.call('ZRANK', ARGV[1] .. 'queue:' .. group, ARGV[2]) or ''
-  handle = redis.call('HGET', ARGV[1] .. 'handoff:stats:' .. group, 'handle_avg') or ''
+_STATES_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local fields = redis.call('HMGET', key, 'owner', 'agent_id', 'group')
+  local owner = fields[1] or 'bot'
+  local group = fields[3] or ''
+  local rank = ''
+  local handle = ''
+  if owner == 'queued' and group ~= '' then
+    rank = redis.call('ZRANK', ARGV[1] .. 'queue:' .. group, ARGV[i + 1]) or ''
+    handle = redis.call('HGET', ARGV[1] .. 'handoff:stats:' .. group, 'handle_avg') or ''
+  end
+  out[i] = {owner, fields[2] or '', group, rank, handle}
 end
-return {owner, agent, group, rank, handle}
+return out
+"""
+
+
+ROSTER_FIELDS = ("status", "last_seen", "username", "display_name", "role", "last_assigned")
+# Every known agent as a flat list: id, the ROSTER_FIELDS of their presence, their load. ARGV: prefix
+_ROSTER_LUA = """
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'handoff:agents')) do
+  local fields = redis.call('HMGET', ARGV[1] .. 'presence:' .. id,
+    'status', 'last_seen', 'username', 'display_name', 'role', 'last_assigned')
+  out[#out + 1] = id
+  for i = 1, 6 do out[#out + 1] = fields[i] or '' end
+  out[#out + 1] = redis.call('SCARD', ARGV[1] .. 'agent:' .. id .. ':convs')
+end
+return out
 """
 
 
@@ -115,7 +139,8 @@ class Handoff:
         self.on_presence: Callable[[int, str], Any] | None = None
         self._users: dict[int, tuple[str, str, str]] = {}  # id → (username, display_name, role)
         self._mark_offline = self.redis.register_script(_MARK_OFFLINE_LUA)
-        self._state_script = self.redis.register_script(_STATE_LUA)
+        self._states_script = self.redis.register_script(_STATES_LUA)
+        self._roster_script = self.redis.register_script(_ROSTER_LUA)
         self._worker = uuid.uuid4().hex
         self._drain_locks: dict[str, asyncio.Lock] = {}
         self._drain_dirty: dict[str, bool] = {}
@@ -208,32 +233,26 @@ class Handoff:
             await self.drain_for_agent(agent_id)
 
     async def agents(self) -> list[dict[str, Any]]:
-        """Every known agent's presence and load."""
-        ids = sorted(int(a) for a in await self.redis.smembers(self._k("handoff:agents")))
-        if not ids:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for agent_id in ids:
-            pipe.hgetall(self.presence_key(agent_id))
-            pipe.scard(self.keys.agent_conversations(agent_id))
-        raw = await pipe.execute()
+        """Every known agent's presence and load: one Redis call (every drain pass asks)."""
+        raw = await self._roster_script(args=[self.keys.prefix])
         out = []
-        for index, agent_id in enumerate(ids):
-            info, load = raw[2 * index], int(raw[2 * index + 1])
+        for index in range(0, len(raw), len(ROSTER_FIELDS) + 2):
+            agent_id, *fields, load = raw[index : index + len(ROSTER_FIELDS) + 2]
+            info = dict(zip(ROSTER_FIELDS, fields, strict=True))
             out.append(
                 {
-                    "agent_id": agent_id,
-                    "username": info.get("username", ""),
-                    "display_name": info.get("display_name", ""),
-                    "role": info.get("role", ""),
-                    "status": info.get("status", "offline"),
-                    "last_seen": float(info.get("last_seen") or 0),
-                    "last_assigned": float(info.get("last_assigned") or 0),
-                    "load": load,
+                    "agent_id": int(agent_id),
+                    "username": info["username"] or "",
+                    "display_name": info["display_name"] or "",
+                    "role": info["role"] or "",
+                    "status": info["status"] or "offline",
+                    "last_seen": float(info["last_seen"] or 0),
+                    "last_assigned": float(info["last_assigned"] or 0),
+                    "load": int(load),
                     "capacity": self.config.capacity,
                 }
             )
-        return out
+        return sorted(out, key=lambda a: a["agent_id"])
 
     # ------------------------------------------------------------------ routing
     async def candidates(self, group_name: str, citizen_id: int | None = None) -> list[int]:
@@ -314,25 +333,47 @@ class Handoff:
         lock = self._drain_locks.setdefault(group.name, asyncio.Lock())
         if lock.locked():
             return 0
+        followups: list[asyncio.Task[None]] = []
         assigned = 0
         async with lock:
             while self._drain_dirty.get(group.name):
                 self._drain_dirty[group.name] = False
-                assigned += await self._drain_pass(group.name, group.strategy)
+                assigned += await self._drain_pass(group.name, group.strategy, followups)
+        # the greetings, statistics and records finish outside the lock: the next handoff's
+        # assignment does not wait for this one's database writes
+        for outcome in await asyncio.gather(*followups, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                log.error("after-assignment work failed: %r", outcome)
         return assigned
 
-    async def _drain_pass(self, group: str, strategy: str) -> int:
+    async def drained(self, group_name: str) -> None:
+        """Wait (a while at most) until no drain of this group runs in this worker: one running
+        when a handoff arrived takes that handoff in its next pass."""
+        lock = self._drain_locks.get(self.config.group(group_name).name)
+        if lock is None or not lock.locked():
+            return
+        try:
+            async with asyncio.timeout(DRAIN_WAIT_SECONDS):
+                async with lock:
+                    pass
+        except TimeoutError:
+            pass
+
+    async def _drain_pass(self, group: str, strategy: str, followups: list[asyncio.Task[None]]) -> int:
+        """One pass over the front of the queue; the work that follows each assignment (its
+        record, the greeting) is started and left in `followups` for `drain` to await."""
         eligible = await self._eligible(group)
         free = sum(self.config.capacity - a["load"] for a in eligible)
         if free <= 0:
             return 0
         assigned = 0
-        followups: list[asyncio.Task[None]] = []
         by_id = {a["agent_id"]: a for a in eligible}
         for conversation_id in await self.redis.zrange(self.keys.queue(group), 0, free - 1):
             if not by_id:
                 break
-            citizen = await self.redis.hget(self.keys.conversation(conversation_id), "citizen_id")
+            citizen = None
+            if strategy == "last_agent":  # the only strategy that looks at who the citizen is
+                citizen = await self.redis.hget(self.keys.conversation(conversation_id), "citizen_id")
             order = await self._order(group, list(by_id.values()), int(citizen) if citizen else None)
             for agent_id in order:
                 result = await self.ownership.apply(
@@ -343,9 +384,12 @@ class Handoff:
                     capacity=self.config.capacity,
                     require_online=True,
                     data={"auto": True, "strategy": strategy},
+                    record_later=True,
                 )
                 if result.ok:
                     assigned += 1
+                    if result.recording is not None:
+                        followups.append(result.recording)
                     agent = by_id[agent_id]
                     agent["load"] += 1
                     agent["last_assigned"] = time.time()
@@ -357,9 +401,6 @@ class Handoff:
                 if result.reason == "wrong_state":
                     break  # another worker assigned it, or it left the queue
                 by_id.pop(agent_id, None)  # full or no longer online: not this pass
-        for outcome in await asyncio.gather(*followups, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                log.error("after-assignment work failed: %r", outcome)
         return assigned
 
     async def drain_for_agent(self, agent_id: int) -> None:
@@ -385,20 +426,29 @@ class Handoff:
             raise HandoffError("at_capacity" if result.reason == "at_capacity" else "taken")
         await self.after_assign(conversation.id, agent.id)
 
-    async def after_assign(self, conversation_id: str, agent_id: int) -> None:
+    async def after_assign(self, conversation_id: str, agent_id: int, *, waited: bool = True) -> None:
+        """The citizen is greeted by name; last-agent routing, the CSAT's agents and (`waited`: it came
+        from the queue) the group's average wait learn of it."""
         key = self.keys.conversation(conversation_id)
         citizen, queued_at, group = await self.redis.hmget(key, "citizen_id", "queued_at", "group")
-        if citizen:
-            await self.redis.set(self._k(f"handoff:last_agent:{citizen}"), agent_id, ex=90 * 24 * 3600)
-        served = self._k(f"handoff:served:{conversation_id}")
-        await self.redis.sadd(served, agent_id)
-        await self.redis.expire(served, CSAT_TTL)
-        if queued_at and group:
+        await self._served_by(conversation_id, agent_id, citizen)
+        if waited and queued_at and group:
             await self._average(group, "wait_avg", time.time() - float(queued_at))
         conversation = await self.conversations.get(conversation_id)
         if conversation is not None:
             name = await self.display_name(agent_id) or ""
             await self.hub.say(conversation, "system", self.config.texts["assigned_reply"].format(agent=name))
+
+    async def _served_by(self, conversation_id: str, agent_id: int, citizen: str | None) -> None:
+        """An agent now serves this conversation: they may rate-count for CSAT, and are this
+        citizen's last agent (last-agent routing). One round trip."""
+        served = self._k(f"handoff:served:{conversation_id}")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(served, agent_id)
+        pipe.expire(served, CSAT_TTL)
+        if citizen:
+            pipe.set(self._k(f"handoff:last_agent:{citizen}"), agent_id, ex=90 * 24 * 3600)
+        await pipe.execute()
 
     async def _average(self, group: str, field: str, value: float) -> None:
         key = self._k(f"handoff:stats:{group}")
@@ -410,7 +460,10 @@ class Handoff:
     async def eta_seconds(self, group: str, position: int) -> int:
         """The estimated wait: position × the group's recent average handle time ÷ its online slots."""
         handle = await self.redis.hget(self._k(f"handoff:stats:{group}"), "handle_avg")
-        handle_seconds = float(handle or self.config.default_handle_seconds)
+        return await self._eta(group, position, handle)
+
+    async def _eta(self, group: str, position: int, handle_avg: str | None) -> int:
+        handle_seconds = float(handle_avg or self.config.default_handle_seconds)
         slots = max(1, await self._online_members(group) * self.config.capacity)
         return int(round(position * handle_seconds / slots / 5.0) * 5) or 5
 
@@ -429,26 +482,74 @@ class Handoff:
         return count
 
     async def state_frame(self, conversation_id: str) -> dict[str, Any]:
-        """The citizen's `state` frame. One Redis round trip (plus a cached online count): the web
-        channel asks for every waiting citizen on every queue change."""
-        owner, agent, group, rank, handle = await self._state_script(
-            keys=[self.keys.conversation(conversation_id)], args=[self.keys.prefix, conversation_id]
+        """The citizen's `state` frame: owner, queue position, estimated wait, group, agent's name."""
+        return (await self.state_frames([conversation_id]))[conversation_id]
+
+    async def state_frames(self, conversation_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The `state` frames of many conversations in one Redis round trip (plus a cached online
+        count per group): the web channel refreshes every waiting citizen's position at once."""
+        ids = list(dict.fromkeys(conversation_ids))
+        if not ids:
+            return {}
+        rows = await self._states_script(
+            keys=[self.keys.conversation(conversation_id) for conversation_id in ids], args=[self.keys.prefix, *ids]
         )
-        owner = owner or "bot"
-        position = eta = None
-        if owner == Owner.QUEUED and group and rank is not None and rank != "":
-            position = int(rank) + 1
-            handle_seconds = float(handle or self.config.default_handle_seconds)
-            slots = max(1, await self._online_members(group) * self.config.capacity)
-            eta = int(round(position * handle_seconds / slots / 5.0) * 5) or 5
-        return {
-            "type": "state",
-            "owner": owner,
-            "queue_position": position,
-            "eta_seconds": eta,
-            "group": group or None if owner != Owner.BOT else None,
-            "agent_name": await self.display_name(int(agent)) if owner == Owner.AGENT and agent else None,
-        }
+        frames = {}
+        for conversation_id, (owner, agent, group, rank, handle) in zip(ids, rows, strict=True):
+            owner = owner or "bot"
+            position = eta = None
+            if owner == Owner.QUEUED and group and rank is not None and rank != "":
+                position = int(rank) + 1
+                eta = await self._eta(group, position, handle)
+            frames[conversation_id] = {
+                "type": "state",
+                "owner": owner,
+                "queue_position": position,
+                "eta_seconds": eta,
+                "group": group or None if owner != Owner.BOT else None,
+                "agent_name": await self.display_name(int(agent)) if owner == Owner.AGENT and agent else None,
+            }
+        return frames
+
+    async def queue_items(self) -> list[dict[str, Any]]:
+        """The console's queue list: every waiting conversation, oldest first, with its channel,
+        the citizen's name and their last line (one query for all of them)."""
+        waiting = await self.ownership.waiting()
+        if not waiting:
+            return []
+        last_line = (
+            select(Message.text)
+            .where(Message.conversation_id == Conversation.id, Message.sender == "citizen")
+            .order_by(Message.id.desc())
+            .limit(1)
+            .correlate(Conversation)
+            .scalar_subquery()
+        )
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(Conversation.id, Conversation.channel, Citizen.name, last_line)
+                .outerjoin(Citizen, Citizen.id == Conversation.citizen_id)
+                .where(Conversation.id.in_([conversation_id for conversation_id, _group, _since in waiting]))
+            )
+            found = {conv_id: (channel, name, last) for conv_id, channel, name, last in rows}
+        now = time.time()
+        items = []
+        for conversation_id, group, since in waiting:
+            if conversation_id not in found:
+                continue
+            channel, name, last = found[conversation_id]
+            items.append(
+                {
+                    "conversation_id": conversation_id,
+                    "channel": channel,
+                    "group": group,
+                    "citizen_name": name or "访客",
+                    "waiting_since": since,
+                    "waiting_seconds": max(0, round(now - since)),
+                    "last_text": last or "",
+                }
+            )
+        return items
 
     async def offer_messages(self) -> None:
         """Offer 留言 to citizens who have waited longer than `offer_message_after_seconds` (once each)."""
@@ -481,19 +582,15 @@ class Handoff:
         group = state.group or await self.route(conversation.id)
         now = datetime.now(UTC)
         async with self.sessions() as session, session.begin():
-            ticket = Ticket(
+            ticket_id = await add_message_ticket(
+                session,
                 citizen_id=conversation.citizen_id,
                 conversation_id=conversation.id,
-                title=f"留言：{text[:40]}",
-                body=text,
-                status="open",
+                text=text,
                 group=group,
-                due_at=now + timedelta(hours=self.config.ticket_due_hours),
-                created_at=now,
+                due_hours=self.config.ticket_due_hours,
+                now=now,
             )
-            session.add(ticket)
-            await session.flush()
-            ticket_id = ticket.id
             session.add(
                 ConversationEvent(
                     conversation_id=conversation.id,
@@ -587,66 +684,57 @@ class Handoff:
         if len(memo) > MAX_MEMO:
             raise HandoffError("too_long")
         await self._own(conversation.id, agent_id)
-        from_name = await self.display_name(agent_id) or ""
-        key = self.keys.conversation(conversation.id)
         if to_agent not in (None, ""):
-            target = (
-                int(to_agent)
-                if isinstance(to_agent, int) or str(to_agent).isdigit()
-                else await self.user_by_name(str(to_agent))
-            )
-            if target is None or await self.user(target) is None:
-                raise HandoffError("unknown_agent")
-            if target == agent_id:
-                raise HandoffError("bad_field")
-            status = (await self.presence(target))["status"]
-            if status not in ("online", "busy"):
-                raise HandoffError("agent_unavailable")
-            await self.redis.hset(key, mapping={"memo": memo, "memo_from": from_name})
-            await self._handled(conversation.id)
-            result = await self.ownership.apply(
-                conversation.id,
-                "transfer",
-                actor=f"agent:{agent_id}",
-                agent_id=target,
-                capacity=self.config.capacity,
-                expected_agent=agent_id,
-                data={"memo": memo, "from_agent_id": agent_id, "to_agent_id": target},
-            )
-            if not result.ok:
-                raise HandoffError("at_capacity" if result.reason == "at_capacity" else "not_yours")
-            await self.after_transfer_to_agent(conversation, target)
-            await self.drain_for_agent(agent_id)
-            return {"to_agent_id": target}
-        if not isinstance(to_group, str) or to_group not in self.config.groups:
+            target = await self._transfer_target(to_agent, agent_id)
+            name, outcome = "transfer", {"to_agent_id": target}
+            options: dict[str, Any] = {"agent_id": target, "capacity": self.config.capacity}
+        elif isinstance(to_group, str) and to_group in self.config.groups:
+            name, outcome, options = "transfer_to_group", {"to_group": to_group}, {"group": to_group}
+        else:
             raise HandoffError("unknown_group")
-        await self.redis.hset(key, mapping={"memo": memo, "memo_from": from_name})
+        # the memo is on the conversation before the receiver's screen-pop reads it
+        from_name = await self.display_name(agent_id) or ""
+        await self.redis.hset(self.keys.conversation(conversation.id), mapping={"memo": memo, "memo_from": from_name})
         await self._handled(conversation.id)
         result = await self.ownership.apply(
             conversation.id,
-            "transfer_to_group",
+            name,
             actor=f"agent:{agent_id}",
-            group=to_group,
             expected_agent=agent_id,
-            data={"memo": memo, "from_agent_id": agent_id, "to_group": to_group},
+            data={"memo": memo, "from_agent_id": agent_id, **outcome},
+            **options,
         )
         if not result.ok:
-            raise HandoffError("not_yours")
-        await self.hub.say(
-            conversation, "system", self.config.texts["transferred_reply"].format(target=f"{to_group}技能组")
-        )
-        await self.drain(to_group)
+            raise HandoffError("at_capacity" if result.reason == "at_capacity" else "not_yours")
+        if name == "transfer":
+            await self.after_transfer_to_agent(conversation, outcome["to_agent_id"])
+        else:
+            await self.hub.say(
+                conversation, "system", self.config.texts["transferred_reply"].format(target=f"{to_group}技能组")
+            )
+            await self.drain(str(to_group))
         await self.drain_for_agent(agent_id)
-        return {"to_group": to_group}
+        return outcome
+
+    async def _transfer_target(self, to_agent: Any, agent_id: int) -> int:
+        """The colleague a conversation is transferred to (id or username): known, not oneself, reachable."""
+        target = (
+            int(to_agent)
+            if isinstance(to_agent, int) or str(to_agent).isdigit()
+            else await self.user_by_name(str(to_agent))
+        )
+        if target is None or await self.user(target) is None:
+            raise HandoffError("unknown_agent")
+        if target == agent_id:
+            raise HandoffError("bad_field")
+        if (await self.presence(target))["status"] not in ("online", "busy"):
+            raise HandoffError("agent_unavailable")
+        return target
 
     async def after_transfer_to_agent(self, conversation: Any, target: int) -> None:
-        served = self._k(f"handoff:served:{conversation.id}")
-        await self.redis.sadd(served, target)
-        await self.redis.expire(served, CSAT_TTL)
-        name = await self.display_name(target) or ""
         citizen = await self.redis.hget(self.keys.conversation(conversation.id), "citizen_id")
-        if citizen:
-            await self.redis.set(self._k(f"handoff:last_agent:{citizen}"), target, ex=90 * 24 * 3600)
+        await self._served_by(conversation.id, target, citizen)
+        name = await self.display_name(target) or ""
         await self.hub.say(
             conversation, "system", self.config.texts["transferred_reply"].format(target=f"人工客服 {name}")
         )
@@ -764,29 +852,81 @@ class Handoff:
 
     # ------------------------------------------------------------------ supervisors
     async def board(self) -> dict[str, Any]:
-        """What a supervisor's board shows: every queue with its waits, every agent's state and load."""
+        """What a supervisor's board shows: every queue with its waits and its waiting conversations
+        (in queue order, to watch or take over), every agent's state and load. Redis only, a few
+        round trips."""
         now = time.time()
+        groups = sorted(set(self.config.groups) | set(await self.redis.smembers(self.keys.queues())))
+        pipe = self.redis.pipeline(transaction=False)
+        for group in groups:
+            pipe.zrange(self.keys.queue(group), 0, -1)
+            pipe.hgetall(self._k(f"handoff:stats:{group}"))
+        raw = await pipe.execute()
+        queued = [(group, conversation_id) for index, group in enumerate(groups) for conversation_id in raw[2 * index]]
+        pipe = self.redis.pipeline(transaction=False)
+        for _group, conversation_id in queued:
+            pipe.hget(self.keys.conversation(conversation_id), "queued_at")
+        since = await pipe.execute() if queued else []
+        waiting = [
+            {
+                "conversation_id": conversation_id,
+                "group": group,
+                "waiting_seconds": round(max(0.0, now - float(at)), 1) if at else 0.0,
+            }
+            for (group, conversation_id), at in zip(queued, since, strict=True)
+        ]
         queues = []
-        for group in sorted(set(self.config.groups) | set(await self.redis.smembers(self.keys.queues()))):
-            items = await self.redis.zrange(self.keys.queue(group), 0, -1)
-            waits = []
-            for conversation_id in items:
-                queued_at = await self.redis.hget(self.keys.conversation(conversation_id), "queued_at")
-                waits.append(max(0.0, now - float(queued_at)) if queued_at else 0.0)
-            stats = await self.redis.hgetall(self._k(f"handoff:stats:{group}"))
+        for index, group in enumerate(groups):
+            waits = [w["waiting_seconds"] for w in waiting if w["group"] == group]
+            stats = raw[2 * index + 1]
             queues.append(
                 {
                     "group": group,
-                    "waiting": len(items),
-                    "longest_wait_seconds": round(max(waits), 1) if waits else 0,
+                    "waiting": len(waits),
+                    "longest_wait_seconds": max(waits) if waits else 0,
                     "avg_wait_seconds": float(stats["wait_avg"]) if "wait_avg" in stats else None,
                     "avg_handle_seconds": float(stats["handle_avg"]) if "handle_avg" in stats else None,
                 }
             )
         agents = await self.agents()
+        pipe = self.redis.pipeline(transaction=False)
         for agent in agents:
-            agent["conversations"] = sorted(await self.ownership.agent_conversations(agent["agent_id"]))
-        return {"type": "board", "at": now, "queues": queues, "agents": agents}
+            pipe.smembers(self.keys.agent_conversations(agent["agent_id"]))
+        for agent, conversations in zip(agents, await pipe.execute() if agents else [], strict=True):
+            agent["conversations"] = sorted(conversations)
+        return {"type": "board", "at": now, "queues": queues, "waiting": waiting, "agents": agents}
+
+    def _watch_key(self, supervisor_id: int) -> str:
+        return self._k(f"handoff:watch:{supervisor_id}")
+
+    async def watch(self, supervisor_id: int, conversation_id: str, on: bool = True) -> None:
+        """Start (or stop) a supervisor's watch of a conversation. Kept in Redis, so that the
+        supervisor's page reconnecting to another worker keeps watching; every worker holding
+        one of their sockets learns of it from the `watch` event."""
+        key = self._watch_key(supervisor_id)
+        if on:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.sadd(key, conversation_id)
+            pipe.expire(key, WATCH_TTL)
+            await pipe.execute()
+        else:
+            await self.redis.srem(key, conversation_id)
+        await self.hub.bus.publish("watch", supervisor_id=supervisor_id, conversation_id=conversation_id, on=on)
+
+    async def watched(self, supervisor_id: int) -> list[str]:
+        """What a supervisor watches (conversations since closed are dropped from the list)."""
+        key = self._watch_key(supervisor_id)
+        watched = sorted(await self.redis.smembers(key))
+        if not watched:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for conversation_id in watched:
+            pipe.hget(self.keys.conversation(conversation_id), "owner")
+        owners = await pipe.execute()
+        closed = [c for c, owner in zip(watched, owners, strict=True) if owner is None]
+        if closed:
+            await self.redis.srem(key, *closed)
+        return [c for c in watched if c not in closed]
 
     async def whisper(self, conversation: Any, supervisor: Any, text: Any) -> Any:
         """A supervisor's note to the serving agent: kept in the transcript with meta whisper=true,
@@ -811,28 +951,36 @@ class Handoff:
         )
         return message
 
-    async def take_over(self, conversation: Any, supervisor: Any) -> None:
-        """A supervisor takes a waiting or served conversation onto their own console."""
+    async def take_over(self, conversation: Any, supervisor: Any) -> dict[str, Any]:
+        """A supervisor takes a waiting or served conversation onto their own console.
+
+        A deliberate act (an escalation, a struggling colleague, a citizen waiting too long): it is
+        NOT held back by the supervisor's capacity or presence. The board shows the supervisor's
+        load against the capacity and the page asks for a confirmation, so the choice is seen.
+        Returns the supervisor's load after it and whether that is beyond the capacity."""
         state = await self.ownership.state(conversation.id)
-        name = "transfer" if state.owner == Owner.AGENT else "assign"
+        if state.owner == Owner.AGENT and state.agent_id == supervisor.id:
+            raise HandoffError("bad_field")
+        if state.owner not in (Owner.AGENT, Owner.QUEUED):
+            raise HandoffError("taken")
+        served = state.owner == Owner.AGENT
         result = await self.ownership.apply(
             conversation.id,
-            name,
+            "transfer" if served else "assign",
             actor=f"supervisor:{supervisor.id}",
             agent_id=supervisor.id,
+            # exactly the conversation the board showed: not one that moved meanwhile
+            expected_agent=state.agent_id if served else None,
             data={"take_over": True},
         )
         if not result.ok:
             raise HandoffError("taken")
         self._users[supervisor.id] = (supervisor.username, supervisor.display_name, supervisor.role)
-        served = self._k(f"handoff:served:{conversation.id}")
-        await self.redis.sadd(served, supervisor.id)
-        await self.redis.expire(served, CSAT_TTL)
-        await self.hub.say(
-            conversation, "system", self.config.texts["assigned_reply"].format(agent=supervisor.display_name)
-        )
+        await self.after_assign(conversation.id, supervisor.id, waited=not served)
         if state.agent_id is not None:
             await self.drain_for_agent(state.agent_id)
+        load = len(await self.ownership.agent_conversations(supervisor.id))
+        return {"load": load, "capacity": self.config.capacity, "over_capacity": load > self.config.capacity}
 
     async def conversation_record(self, conversation_id: str) -> Conversation | None:
         async with self.sessions() as session:

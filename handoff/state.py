@@ -7,6 +7,7 @@ Every change goes through `Ownership.apply(transition)`: an atomic compare-and-s
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -138,6 +139,8 @@ class TransitionResult:
     reason: str = ""  # "wrong_state" or "at_capacity" when not ok
     state: OwnerState | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # with `record_later`: the database record still being written (await it to know it landed)
+    recording: asyncio.Task[None] | None = None
 
 
 class IllegalTransition(ValueError):
@@ -201,9 +204,15 @@ class Ownership:
         data: dict[str, Any] | None = None,
         require_online: bool = False,
         expected_agent: int | None = None,
+        record_later: bool = False,
     ) -> TransitionResult:
         """Run one named transition. `require_online`: the new agent's presence must be `online`
-        (auto-assignment); `expected_agent`: only if this agent owns it now (an agent's own action)."""
+        (auto-assignment); `expected_agent`: only if this agent owns it now (an agent's own action).
+
+        The event goes out as soon as Redis has decided (Redis is the live state; the record
+        follows, ordered by the version), so a screen-pop does not wait for a database commit.
+        `record_later`: return before the record is written (`result.recording` writes it), so
+        that a drain assigning many conversations does not commit them one after the other."""
         transition = TRANSITIONS.get(name)
         if transition is None:
             raise IllegalTransition(name)
@@ -238,7 +247,6 @@ class Ownership:
         if previous_agent and previous_owner == Owner.AGENT:
             details.setdefault("previous_agent_id", int(previous_agent))
         state = OwnerState(transition.target, new_agent, group or None)
-        await self._record(conversation_id, transition, previous_owner, state, actor, details, version)
         await self._bus.publish(
             "state",
             conversation_id=conversation_id,
@@ -249,6 +257,11 @@ class Ownership:
             group=state.group,
             data=details,
         )
+        record = self._record(conversation_id, transition, previous_owner, state, actor, details, version)
+        if record_later:
+            task = asyncio.create_task(record)
+            return TransitionResult(True, previous_owner, state=state, data=details, recording=task)
+        await record
         return TransitionResult(True, previous_owner, state=state, data=details)
 
     async def _record(
@@ -278,6 +291,7 @@ class Ownership:
                     or_(Conversation.state_version.is_(None), Conversation.state_version < version),
                 )
                 .values(**values)
+                .execution_options(synchronize_session=False)  # no Conversation is loaded in this session
             )
             session.add(
                 ConversationEvent(

@@ -22,6 +22,7 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "agent": ("agent", "supervisor"),
     "kb": ("kb_editor", "supervisor"),
     "supervisor": ("supervisor",),
+    "tickets": ("agent", "supervisor"),
 }
 
 
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
     async def login_page(_request: Request) -> HTTPResponse:
         return page("login")
 
-    @app.get("/<name:agent|kb|supervisor>")
+    @app.get("/<name:agent|kb|supervisor|tickets>")
     async def staff_page(request: Request, name: str) -> HTTPResponse:
         user = await current_user(request)
         if user is None:

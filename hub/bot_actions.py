@@ -6,7 +6,10 @@ intent and which action runs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot import ActionCall, ActionRegistry, ActionResult
+from hub.answer_text import answer_forms, text_with_links
 from hub.dispatch import Dispatcher
 from kb_sync import AnswerService, KbStore
 
@@ -47,11 +50,16 @@ def build_action_registry(dispatcher: Dispatcher, answers: AnswerService, kb: Kb
         found = outcome.answer
         # the last branch answered picks the skill group if the citizen asks for a person
         await handoff.remember_branch(call.sender_id, found.branch)
-        meta = {"kb_entry_id": found.entry_id, "kb_question": found.question, "kb_score": round(found.score, 4)}
+        meta: dict[str, Any] = {
+            "kb_entry_id": found.entry_id, "kb_question": found.question, "kb_score": round(found.score, 4),
+        }
+        meta.update(answer_forms(found))
         keywords = getattr(found, "keywords", None)
         if (marker in keywords) if keywords is not None else await always_hands_off(found.entry_id):
             meta["handoff_after"] = True  # the dispatcher hands off once the answer is delivered
-        return ActionResult(texts=[found.answer], custom=[{"zwkf_meta": meta}])
+        # rich answers reach text-only channels with their links' addresses kept (hub.answer_text)
+        text = text_with_links(meta.get("answer_html", "")) or found.answer
+        return ActionResult(texts=[text], custom=[{"zwkf_meta": meta}])
 
     async def action_out_of_scope(call: ActionCall) -> ActionResult:
         return await decline(call, str(settings.get("bot.out_of_scope_reply")), "out_of_scope")

@@ -77,6 +77,15 @@ class Settings:
         return str(self.get("bot.rasa_url"))
 
     @property
+    def rasa_nodes(self) -> list[str]:
+        """Every Rasa server a retrained model is loaded into: ``bot.rasa_nodes`` (a list, or
+        comma-separated from the environment), else just ``bot.rasa_url``."""
+        raw = self.get("bot.rasa_nodes") or []
+        items = raw.split(",") if isinstance(raw, str) else list(raw)
+        nodes = [str(n).strip().rstrip("/") for n in items if str(n).strip()]
+        return list(dict.fromkeys(nodes)) or [self.rasa_url]
+
+    @property
     def host(self) -> str:
         return str(self.get("hub.host"))
 

@@ -13,10 +13,12 @@ from typing import Any
 from bot import RasaClient
 from channels import InboundMessage, OutboundMessage, OutputChannel
 from crm import CitizenDirectory
-from handoff import ConversationStore, ConversationView, MessageView, Owner, Ownership
+from handoff import ConversationStore, ConversationView, MessageView, Owner, Ownership, OwnerState
 from handoff.service import Handoff, HandoffError
 from hub.bus import EventBus
 from hub.config import Settings
+from hub.open_conversations import OpenConversations
+from hub.recovery import AnswerLeases
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +49,26 @@ class Dispatcher:
         self.rasa = rasa
         self.channels: dict[str, OutputChannel] = {}
         self.handoff = Handoff(self, settings, ownership, conversations, citizens)
+        self.open_conversations = OpenConversations(ownership.redis, ownership.keys)
+        self.leases = AnswerLeases(ownership.redis, ownership.keys)
 
     def register_channel(self, channel: OutputChannel) -> None:
         self.channels[channel.name] = channel
 
     async def open_conversation(self, channel: str, channel_user_id: str) -> ConversationView:
-        """The citizen's open conversation on a channel (a new one with the bot if none)."""
-        citizen_id = await self.citizens.resolve(f"{channel}_user", channel_user_id)
-        conversation, _created = await self.conversations.open_for(channel, channel_user_id, citizen_id)
+        """The citizen's open conversation on a channel (a new one with the bot if none).
+
+        From the Redis cache when it holds it (hub.open_conversations), else from the record,
+        resolving the citizen's identity only when a conversation has to be opened."""
+        cached = await self.open_conversations.get(channel, channel_user_id)
+        if cached is not None:
+            return cached
+        conversation = await self.conversations.find_open(channel, channel_user_id)
+        if conversation is None:
+            citizen_id = await self.citizens.resolve(f"{channel}_user", channel_user_id)
+            conversation, _created = await self.conversations.open_for(channel, channel_user_id, citizen_id)
         await self.ownership.load(conversation.id, conversation.owner, conversation.agent_id, conversation.group)
+        await self.open_conversations.put(conversation)
         return conversation
 
     async def on_inbound(
@@ -74,26 +87,74 @@ class Dispatcher:
             channel_message_id=inbound.channel_message_id,
             meta=dict(inbound.meta, kind=inbound.kind),
         )
+        self.start_background()
+        if is_new:
+            await self.leases.begin(message.id)  # answered by this worker (hub.recovery)
         await ack(message)
         if not is_new:
-            return None  # a platform's retry of something already handled
+            # a platform's retry of something already handled, or being handled by a live
+            # worker; unless the worker that stored it stopped before answering
+            if not await self.leases.take_over(message.id, message.created_at):
+                return None
+            log.warning("message %s was stored but not answered: answering it now", message.id)
+        try:
+            await self._answer(conversation, message, inbound)
+        finally:
+            await self._answered(message.id)
+        return message
+
+    async def _answer(self, conversation: ConversationView, message: MessageView, inbound: InboundMessage) -> None:
+        """Everything after the commit: the agent sees it, or a handoff trigger, or the bot answers."""
         state = await self.ownership.state(conversation.id)
         await self._publish_message(conversation, message, state.agent_id)
         if state.owner == Owner.AGENT:
-            return message
+            return
         if state.owner == Owner.BOT:
             # keywords, anger words and flagged citizens hand off before the bot is asked
             reason = await self.handoff.trigger(conversation, inbound.text)
             if reason is not None:
                 await self.request_human(conversation, reason=reason, announce=True)
-                return message
+                return
         if not bot_understands(inbound):
             # images, files, locations, links and voice without WeChat's recognition: the bot
             # cannot read them; say so instead of counting a fallback against the citizen
             await self.say(conversation, "bot", str(self.settings.get("bot.media_reply")), sender_name="智能客服")
-            return message
+            return
         await self.ask_bot(conversation, inbound.text)
-        return message
+
+    async def _answered(self, message_id: int) -> None:
+        try:
+            await self.leases.done(message_id)
+        except Exception:
+            log.warning("could not mark message %s answered", message_id, exc_info=True)
+
+    async def _created_at(self, message_id: int) -> Any:
+        message = await self.conversations.message(message_id)
+        return None if message is None else message.created_at
+
+    async def _reanswer(self, message_id: int) -> None:
+        """The sweeper's take-over of a message a stopped worker stored but did not answer."""
+        try:
+            message = await self.conversations.message(message_id)
+            conversation = await self.conversations.get(message.conversation_id) if message else None
+            if message is None or conversation is None or conversation.status != "open":
+                return
+            meta = {key: value for key, value in message.meta.items() if key != "kind"}
+            inbound = InboundMessage(
+                conversation.channel, conversation.channel_user_id, message.text,
+                kind=str(message.meta.get("kind") or "text"), meta=meta,
+            )
+            await self._answer(conversation, message, inbound)
+        finally:
+            await self._answered(message_id)
+
+    def start_background(self) -> None:
+        """This worker's heartbeat and the unanswered-message sweeper (idempotent; at server start)."""
+        self.leases.start(self._reanswer, self._created_at)
+
+    async def aclose(self) -> None:
+        """Stop this worker's heartbeat and sweeper (at shutdown)."""
+        await self.leases.stop()
 
     async def note(
         self,
@@ -113,7 +174,8 @@ class Dispatcher:
         return message, is_new
 
     async def ask_bot(self, conversation: ConversationView, text: str) -> None:
-        await self.bus.publish("typing", conversation_id=conversation.id, sender="bot")
+        if getattr(self.channels.get(conversation.channel), "shows_typing", False):
+            await self.bus.publish("typing", conversation_id=conversation.id, sender="bot")
         try:
             replies = await self.rasa.send(conversation.id, text, {"channel": conversation.channel})
         except Exception:
@@ -127,7 +189,7 @@ class Dispatcher:
         handoff_after = False
         for text_reply, meta in fold_replies(replies):
             handoff_after = bool(meta.pop("handoff_after", False)) or handoff_after
-            await self.say(conversation, "bot", text_reply, sender_name="智能客服", meta=meta)
+            await self.say(conversation, "bot", text_reply, sender_name="智能客服", meta=meta, state=state)
         if handoff_after:  # a KB entry marked always-hand-off (its keywords carry the marker)
             await self.request_human(conversation, reason="kb_entry", announce=True)
 
@@ -154,20 +216,27 @@ class Dispatcher:
                 await self.say(conversation, "system", closed, meta=meta)
                 return ""
             await self.redis_conversation_set(conversation.id, citizen_id=conversation.citizen_id)
+        # the drain (and so the agent's screen-pop) starts at once: the transition's record is
+        # written beside it, and the queue position is told only if the citizen still waits
         result = await self.ownership.apply(
             conversation.id, "request_human", actor="citizen" if reason == "button" else "bot",
-            group=group, data={"reason": reason, **({"intent": intent} if intent else {})},
+            group=group, data={"reason": reason, **({"intent": intent} if intent else {})}, record_later=True,
         )
-        state = await self.ownership.state(conversation.id)
-        if not result.ok and state.owner == Owner.AGENT:
-            return ""
-        position = await self.ownership.queue_position(conversation.id, state.group or group) or 1
-        text = str(handoff.config.texts["queued_reply"]).format(position=position)
-        if announce:
-            await self.say(conversation, "system", text)
-        if result.ok:
-            await handoff.drain(group)
-        return text
+        try:
+            if result.ok:
+                await handoff.drain(group)
+                await handoff.drained(group)  # a drain already running here may be assigning it
+            state = await self.ownership.state(conversation.id)
+            if state.owner == Owner.AGENT:
+                return ""  # an agent has it (the assignment greets the citizen)
+            position = await self.ownership.queue_position(conversation.id, state.group or group) or 1
+            text = str(handoff.config.texts["queued_reply"]).format(position=position)
+            if announce:
+                await self.say(conversation, "system", text, state=state)
+            return text
+        finally:
+            if result.recording is not None:
+                await result.recording
 
     async def redis_conversation_set(self, conversation_id: str, **fields: Any) -> None:
         await self.ownership.redis.hset(self.ownership.keys.conversation(conversation_id), mapping=fields)
@@ -190,12 +259,16 @@ class Dispatcher:
         *,
         sender_name: str = "",
         meta: dict[str, Any] | None = None,
+        state: OwnerState | None = None,
     ) -> MessageView:
-        """Record a bot, agent or system message and deliver it to the citizen and the agent."""
+        """Record a bot, agent or system message and deliver it to the citizen and the agent.
+
+        `state`: the owner the caller has just read (saves reading it again)."""
         message, _ = await self.conversations.record(
             conversation.id, conversation.channel, sender, text, sender_name=sender_name, meta=meta
         )
-        state = await self.ownership.state(conversation.id)
+        if state is None:
+            state = await self.ownership.state(conversation.id)
         await self._publish_message(conversation, message, state.agent_id)
         channel = self.channels.get(conversation.channel)
         if channel is not None:
@@ -205,6 +278,18 @@ class Dispatcher:
             except Exception:
                 log.exception("channel %s failed to send to %s", conversation.channel, conversation.id)
         return message
+
+    async def typing(self, conversation_id: str, sender: str, active: bool = True) -> bool:
+        """Someone is writing (or stopped): the citizen (shown to the serving agent) or the agent
+        (shown on the citizen's chat). Nothing is stored; a citizen typing to the bot is not news.
+        Returns whether it was passed on."""
+        state = await self.ownership.state(conversation_id)
+        if state.owner != Owner.AGENT:
+            return False
+        await self.bus.publish(
+            "typing", conversation_id=conversation_id, sender=sender, agent_id=state.agent_id, active=active
+        )
+        return True
 
     async def _publish_message(
         self, conversation: ConversationView, message: MessageView, agent_id: int | None

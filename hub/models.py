@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,6 +51,12 @@ class Citizen(Base):
     tags: Mapped[list[str]] = mapped_column(default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # added in 0030 (CRM): address, VIP and flag, and the profile this one was merged into (kept as a tombstone)
+    address: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    vip: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    updated_at: Mapped[datetime | None] = mapped_column()
 
 
 class CitizenIdentity(Base):
@@ -208,6 +216,13 @@ class Ticket(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     due_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # added in 0030 (CRM): status open/processing/resolved/closed, the first-response SLA, who created it
+    response_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    first_response_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime | None] = mapped_column()
+    source: Mapped[str] = mapped_column(String(16), default="message", server_default="message")  # message / agent
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class CsatRating(Base):
@@ -222,3 +237,33 @@ class CsatRating(Base):
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class TicketEvent(Base):
+    """One step in a 工单's life: a reply to the citizen, a status change, a new assignee (added in 0030)."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # created / reply / status / assign / note / merged
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CannedResponse(Base):
+    """A 快捷回复 (常用语): shared by supervisors (scope "shared") or one agent's own (scope
+    "user:<id>"); the shortcut is unique within its scope (added in 0020)."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (UniqueConstraint("scope", "shortcut", name="uq_canned_scope_shortcut"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    shortcut: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

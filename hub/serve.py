@@ -24,6 +24,8 @@ def main() -> None:
     workers = args.workers or int(settings.get("hub.workers", 1))
     settings = settings.with_overrides({"hub.host": host, "hub.port": port})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # one INFO line per outgoing request costs ~150 µs on the hot path; warnings still show
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = create_app(settings)
     app.run(host=host, port=port, workers=workers, single_process=workers == 1, access_log=False, motd=False)
 

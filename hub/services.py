@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import ActionRegistry, RasaClient
 from channels.web import WebChannel
-from crm import CitizenDirectory, build_screen_pop
+from crm import CitizenDirectory, ScreenPopAudits, build_screen_pop
 from handoff import ConversationStore, Ownership
 from handoff.console import AgentConsole
 from hub.auth import Accounts
@@ -20,6 +20,7 @@ from hub.bus import EventBus
 from hub.config import Settings
 from hub.db import make_engine, make_sessionmaker
 from hub.dispatch import Dispatcher
+from hub.keepalive_http import KeepAliveTransport
 from hub.redis_client import Keys, make_redis
 from kb_sync import AnswerService, KbStore
 
@@ -45,10 +46,20 @@ class Services:
     console: AgentConsole
 
     async def close(self) -> None:
+        await self.dispatcher.aclose()  # the unanswered-message heartbeat and sweeper (hub.recovery)
         await self.bus.stop()
         await self.rasa.aclose()
         await self.redis.aclose()
         await self.engine.dispose()
+
+
+def rasa_http(settings: Settings) -> httpx.AsyncClient:
+    """The hub's HTTP client for its Rasa server, over the lean keep-alive transport (hub.keepalive_http)."""
+    timeout = float(settings.get("bot.rasa_timeout_seconds", 10))
+    return httpx.AsyncClient(
+        base_url=settings.rasa_url.rstrip("/"), timeout=httpx.Timeout(timeout, connect=3.0),
+        transport=KeepAliveTransport(),
+    )
 
 
 async def build_services(settings: Settings) -> Services:
@@ -62,7 +73,7 @@ async def build_services(settings: Settings) -> Services:
     ownership = Ownership(redis, keys, sessions, bus)
     kb = KbStore(sessions)
     answers = AnswerService(kb, redis, keys, settings.get("bot.kb_answer_threshold"))
-    rasa = RasaClient(settings.rasa_url, timeout=float(settings.get("bot.rasa_timeout_seconds", 10)))
+    rasa = RasaClient(settings.rasa_url, client=rasa_http(settings))
     dispatcher = Dispatcher(settings, conversations, citizens, ownership, bus, rasa)
     actions = build_action_registry(dispatcher, answers, kb)
 
@@ -71,36 +82,19 @@ async def build_services(settings: Settings) -> Services:
         return await dispatcher.handoff.state_frame(conversation_id)
 
     async def history(conversation_id: str) -> list[dict[str, Any]]:
-        # a supervisor's whisper to the agent is never shown to the citizen
-        return [m.to_json() for m in await conversations.transcript(conversation_id) if not m.meta.get("whisper")]
+        # a supervisor's whisper and an agent's internal note are never shown to the citizen
+        return [m.to_json() for m in await conversations.transcript(conversation_id) if not m.internal]
 
     async def screen_pop(conversation_id: str, user: Any) -> dict[str, Any]:
+        # audited by the console once the frame is on the agent's screen (audit_pop below)
         return await build_screen_pop(
-            citizens, conversations, conversation_id, viewer_id=user.id, viewer_role=user.role
+            citizens, conversations, conversation_id, viewer_id=user.id, viewer_role=user.role, audit=False
         )
 
-    async def queue_items() -> list[dict[str, Any]]:
-        items = []
-        now = time.time()
-        for conversation_id, group, since in await ownership.waiting():
-            conversation = await conversations.get(conversation_id)
-            if conversation is None:
-                continue
-            citizen = await citizens.get(conversation.citizen_id)
-            transcript = await conversations.transcript(conversation_id)
-            last = next((m.text for m in reversed(transcript) if m.sender == "citizen"), "")
-            items.append(
-                {
-                    "conversation_id": conversation_id,
-                    "channel": conversation.channel,
-                    "group": group,
-                    "citizen_name": (citizen.name if citizen else None) or "访客",
-                    "waiting_since": since,
-                    "waiting_seconds": max(0, round(now - since)),
-                    "last_text": last,
-                }
-            )
-        return items
+    audits = ScreenPopAudits(sessions)
+
+    async def audit_pop(conversation_id: str, user: Any, citizen_id: Any) -> None:
+        await audits.write(user.id, citizen_id, conversation_id)
 
     web = WebChannel(
         dispatcher,
@@ -108,13 +102,17 @@ async def build_services(settings: Settings) -> Services:
         history,
         max_frame_chars=int(settings.get("channels.web.max_frame_chars", 4000)),
         max_text_chars=int(settings.get("channels.web.max_text_chars", 1000)),
+        state_frames=dispatcher.handoff.state_frames,
     )
     dispatcher.register_channel(web)
     console = AgentConsole(
-        dispatcher, ownership, conversations, screen_pop, queue_items, int(settings.get("handoff.agent_capacity", 5))
+        dispatcher, ownership, conversations, screen_pop, dispatcher.handoff.queue_items,
+        int(settings.get("handoff.agent_capacity", 5)), suggest=answers.suggest, audit_screen_pop=audit_pop,
     )
-    bus.subscribe(web.on_event)
+    # the console's handler only queues frames (its screen-pops are built in each agent's outbox):
+    # first, so an agent's screen-pop never waits for the web channel's state frames
     bus.subscribe(console.on_event)
+    bus.subscribe(web.on_event)
     accounts = Accounts(sessions, redis, keys, int(settings.get("hub.session_hours", 12)))
     return Services(
         settings, engine, sessions, redis, keys, bus, accounts, conversations, citizens, ownership, kb, answers, rasa,

@@ -2,6 +2,9 @@
 
     python -m kb_sync.evaluate DIR [--threshold X]
 
+Embeddings are cached on disk between runs (``retrieval.embedding.cache_file``; keyed by
+model and package version), so a re-run embeds only new texts; ``--no-cache`` skips it.
+
 Figures (see shared/eval/README.md): ``top1`` and ``answered_right`` over queries
 with an expected entry, ``declined_right`` over queries without one, ``wrong`` over
 all queries.  Per-kind breakdowns are printed first; the LAST stdout line is one
@@ -22,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, KbDoc
+from kb_sync.retrieval.embedding import cache_file
 
 Decide = Callable[[str, float], tuple[str | None, str | None]]  # text, threshold -> (best entry, answered entry)
 
@@ -60,7 +64,19 @@ def engine_decide(engine: AnswerEngine) -> Decide:
     return decide
 
 
-def load_into_scratch_store(kb_file: Path) -> Decide:
+def cached_embedder(use_cache: bool) -> Embedder:
+    """The e5 embedder, pre-filled from the on-disk cache (``embedding.cache_file``) when asked."""
+    emb = Embedder("e5")
+    if use_cache:
+        emb.load(cache_file(emb.model))
+    return emb
+
+
+def save_embedder(emb: Embedder) -> None:
+    emb.save(cache_file(emb.model))
+
+
+def load_into_scratch_store(kb_file: Path, embedder: Embedder | None = None) -> Decide:
     """Load kb.jsonl into a scratch SQLite store as published entries and answer through the
     bot's own path (`kb_sync.answering.AnswerIndex`), so the figures are the bot's."""
     from hub.db import make_engine, make_sessionmaker
@@ -82,7 +98,7 @@ def load_into_scratch_store(kb_file: Path) -> Decide:
         finally:
             await engine.dispose()
 
-    index = AnswerIndex.build(asyncio.run(load()), Embedder(), datetime.now(UTC))
+    index = AnswerIndex.build(asyncio.run(load()), embedder or Embedder(), datetime.now(UTC))
 
     def decide(text: str, threshold: float) -> tuple[str | None, str | None]:
         outcome = index.answer(text, threshold)
@@ -144,11 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kb_sync.evaluate", description=__doc__.split("\n")[0])
     ap.add_argument("dir", type=Path, help="folder with kb.jsonl and queries.jsonl")
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    ap.add_argument("--no-cache", action="store_true",
+                    help=f"embed every text afresh instead of reusing {cache_file('e5').parent}")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    decide = load_into_scratch_store(args.dir / "kb.jsonl")
+    embedder = cached_embedder(not args.no_cache)
+    decide = load_into_scratch_store(args.dir / "kb.jsonl", embedder)
     print(f"loaded {args.dir / 'kb.jsonl'} into a scratch store in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     result = score(decide, load_queries(args.dir / "queries.jsonl"), args.threshold)
+    if not args.no_cache:
+        save_embedder(embedder)
     by_kind = result.pop("by_kind")
     for kind, figs in by_kind.items():
         print(json.dumps({"kind": kind, **figs}, ensure_ascii=False))

@@ -12,11 +12,7 @@ row and lists every bad one (row numbers as the editor sees them: the header is 
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-import zipfile
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.models import KbEntry, KbEntryVersion, utcnow
+from hub.spreadsheet import NOT_A_TABLE, Progress, RowError, SpreadsheetError, read_table, write_table
 from kb_sync.sanitize import sanitize_html
 from kb_sync.store import (
     LOCAL_TZ,
@@ -52,19 +49,7 @@ STATUS_BY_NAME = {
 }
 MAX_ROWS = 20000
 MAX_FILE_BYTES = 20 * 1024 * 1024
-NOT_A_TABLE = "文件无法读取：请上传 .xlsx 或 .csv 格式的表格（可先下载导入模板）。"
-
-Progress = Callable[[str, int, int], Awaitable[None]]
-
-
-@dataclass
-class RowError:
-    row: int
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"row": self.row, "reason": self.reason}
-
+WIDTHS = (18, 36, 36, 60, 30, 18, 20, 20, 10)
 
 @dataclass
 class ImportReport:
@@ -83,80 +68,13 @@ class ImportReport:
 # ----------------------------------------------------------------------------- reading
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip() if not isinstance(value, str) else value.strip()
-
-
 def parse_table(data: bytes, filename: str = "") -> list[tuple[int, dict[str, Any]]]:
     """(row number, {column: value}) for every non-empty row; KbError(400) if it is not a spreadsheet."""
-    if not data:
-        raise KbError(400, "文件是空的。", "empty_file")
-    if len(data) > MAX_FILE_BYTES:
-        raise KbError(413, "文件太大（最大 20 MB）。", "too_large")
-    name = (filename or "").lower()
-    if data[:4] == b"PK\x03\x04":
-        rows = _xlsx_rows(data)
-    elif name.endswith((".xlsx", ".xlsm", ".xls")):
-        raise KbError(400, NOT_A_TABLE, "not_a_table")
-    else:
-        rows = _csv_rows(data)
-    if not rows:
-        raise KbError(400, "表格是空的：第 1 行应为表头。", "empty_file")
-    header = [str(h or "").strip() for h in rows[0]]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise KbError(400, f"表头缺少列：{'、'.join(missing)}。请使用导入模板。", "bad_header")
-    index = {name: header.index(name) for name in COLUMNS if name in header}
-    out: list[tuple[int, dict[str, Any]]] = []
-    for number, raw in enumerate(rows[1:], start=2):
-        values = {name: _cell(raw[i]) if i < len(raw) else "" for name, i in index.items()}
-        if all(v == "" for v in values.values()):
-            continue
-        out.append((number, values))
-        if len(out) > MAX_ROWS:
-            raise KbError(400, f"一次最多导入 {MAX_ROWS} 行。", "too_many")
-    return out
-
-
-def _xlsx_rows(data: bytes) -> list[list[Any]]:
-    from openpyxl import load_workbook
-
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as error:
-        raise KbError(400, NOT_A_TABLE, "not_a_table") from error
-    except Exception as error:  # openpyxl raises assorted errors on foreign zip files
-        raise KbError(400, NOT_A_TABLE, "not_a_table") from error
-    try:
-        sheet = book.worksheets[0] if book.worksheets else None
-        if sheet is None:
-            raise KbError(400, NOT_A_TABLE, "not_a_table")
-        return [list(row) for row in sheet.iter_rows(values_only=True)]
-    finally:
-        book.close()
-
-
-def _csv_rows(data: bytes) -> list[list[Any]]:
-    if b"\x00" in data[:4096]:
-        raise KbError(400, NOT_A_TABLE, "not_a_table")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise KbError(400, "文件编码无法识别：请以 UTF-8 或 GBK 编码保存 CSV。", "bad_encoding")
-    try:
-        return [row for row in csv.reader(io.StringIO(text, newline=""))]
-    except csv.Error as error:
-        raise KbError(400, f"CSV 格式错误：{error}", "not_a_table") from error
+        return read_table(data, filename, columns=COLUMNS, required=REQUIRED, max_rows=MAX_ROWS,
+                          max_bytes=MAX_FILE_BYTES)
+    except SpreadsheetError as error:
+        raise KbError(error.status, error.reason, error.code) from error
 
 
 # ----------------------------------------------------------------------------- checking
@@ -347,35 +265,11 @@ TEMPLATE_EXAMPLE = [
 
 
 def to_xlsx(rows: list[list[str]]) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-
-    book = Workbook(write_only=False)
-    sheet = book.active
-    sheet.title = "知识条目"
-    sheet.append(COLUMNS)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append(row)
-    for letter, width in zip("ABCDEFGHI", (18, 36, 36, 60, 30, 18, 20, 20, 10), strict=True):
-        sheet.column_dimensions[letter].width = width
-    for row in sheet.iter_rows(min_row=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"  # text, never a formula
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return write_table("xlsx", COLUMNS, rows, title="知识条目", widths=WIDTHS)
 
 
 def to_csv(rows: list[list[str]]) -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    writer.writerows(rows)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return write_table("csv", COLUMNS, rows, title="知识条目")
 
 
 def template(kind: str) -> bytes:
@@ -387,5 +281,5 @@ def export_entries(entries: list[EntryView], kind: str) -> bytes:
     return to_xlsx(rows) if kind == "xlsx" else to_csv(rows)
 
 
-__all__ = ["COLUMNS", "ImportReport", "KbImporter", "RowError", "export_entries", "parse_table",
+__all__ = ["COLUMNS", "NOT_A_TABLE", "ImportReport", "KbImporter", "RowError", "export_entries", "parse_table",
            "template", "validate_rows"]

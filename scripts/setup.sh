@@ -175,5 +175,11 @@ else
     say "ensuring the Rasa model (trains only when bot/ data or the KB changed)"
     model="$(.venv/bin/python -m bot.training)" || die "model training failed (output above)"
     say "model: $model"
+    # keep the cache bounded: the model in use and the four most recently used others
+    models_dir="$(dirname "$model")"
+    touch "$model"
+    ls -1t "$models_dir"/*.tar.gz 2>/dev/null | tail -n +6 | while read -r old; do
+        say "pruning old cached model $(basename "$old")"; rm -f -- "$old"
+    done
 fi
 say "done"

@@ -26,6 +26,9 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> tuple[FakeServer, threading.
 
 class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK hold every response back about 40 ms
+    disable_nagle_algorithm = True
 
     def log_message(self, *_args: Any) -> None:
         return None

@@ -12,6 +12,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,11 +89,10 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | N
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-def start_hub(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """One hub worker process, as production runs it."""
+def _spawn_hub(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "hub.serve", "--port", str(port)],
             cwd=ROOT,
             env={**os.environ, **env},
@@ -100,8 +100,70 @@ def start_hub(env: dict[str, str], port: int, log_path: Path) -> subprocess.Pope
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def start_hub(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """One hub worker process, as production runs it."""
+    proc = _spawn_hub(env, port, log_path)
     wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
     return proc
+
+
+def write_config(directory: Path, overrides: dict[str, dict]) -> Path:
+    """A config.yml in `directory`: the default config with each section's keys replaced by
+    `overrides` (e.g. {"handoff": {"auto_assign": True, "agent_capacity": 5}})."""
+    import yaml
+
+    from hub.config import DEFAULT_CONFIG_PATH
+
+    tree = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    for section, values in overrides.items():
+        tree.setdefault(section, {}).update(values)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "config.yml"
+    path.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Hubs:
+    """Hub worker processes sharing one database and one Redis prefix (what `start_hubs` returns)."""
+
+    urls: list[str]
+    processes: list[subprocess.Popen[bytes]]
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            stop_process(proc)
+
+
+def start_hubs(
+    env: dict[str, str],
+    count: int,
+    log_dir: Path,
+    *,
+    name: str = "hub",
+    config: dict[str, dict] | None = None,
+    config_dir: Path | None = None,
+) -> Hubs:
+    """`count` hub workers on free ports with the same `env` (DATABASE_URL, REDIS_URL, the key
+    prefix...), started together; logs in `log_dir/{name}{index}.log`. `config`: section overrides
+    written to a config.yml (in `config_dir`, else in `log_dir`) that every worker reads.
+    Stops the ones already started when one fails."""
+    env = dict(env)
+    if config:
+        env["ZWKF_CONFIG"] = str(write_config(config_dir or log_dir / f"{name}-config", config))
+    ports = [free_port() for _ in range(count)]
+    hubs = Hubs([f"http://127.0.0.1:{port}" for port in ports], [])
+    try:
+        for index, port in enumerate(ports):
+            hubs.processes.append(_spawn_hub(env, port, log_dir / f"{name}{index}.log"))
+        for url, proc in zip(hubs.urls, hubs.processes, strict=True):
+            wait_http(f"{url}/health", proc=proc)
+    except BaseException:
+        hubs.stop()
+        raise
+    return hubs
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:

@@ -28,7 +28,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
-from channels.base import InboundMessage, OutboundMessage
+from channels.base import InboundMessage, OutboundMessage, compact_text
 from channels.telegram.config import TelegramConfig
 
 log = logging.getLogger(__name__)
@@ -322,7 +322,7 @@ class TelegramChannel:
 
     async def send(self, channel_user_id: str, message: OutboundMessage) -> None:
         """A bot, agent or system message to the citizen; a failure becomes a note the agent sees."""
-        text = message.text or ""
+        text = compact_text(message) or ""  # a KB answer's short form when it has one
         if message.sender == "agent":
             text = f"{message.sender_name or '人工客服'}：{text}"
         markup = buttons_markup(message.meta or {})

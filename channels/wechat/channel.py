@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from channels.base import InboundMessage, OutboundMessage
+from channels.base import InboundMessage, OutboundMessage, compact_text
 from channels.wechat.api import WeChatAPI, WeChatAPIError
 from channels.wechat.config import WeChatConfig
 from channels.wechat.push import Push, PushError, open_push, passive_text, verify_url, wrap_reply
@@ -165,8 +165,9 @@ def plan_for(config: WeChatConfig, push: Push) -> Plan:
 
 
 def render_text(message: OutboundMessage) -> str:
-    """A reply as WeChat text; the bot's quick replies become tappable menu links."""
-    text = message.text
+    """A reply as WeChat text (a KB answer's short form when it has one); the bot's quick
+    replies become tappable menu links."""
+    text = compact_text(message)
     buttons = (message.meta or {}).get("buttons") or []
     links = []
     for number, button in enumerate(buttons, start=1):

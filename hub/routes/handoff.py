@@ -5,7 +5,11 @@
   long waiters are offered 留言, waiting conversations are auto-assigned);
 - `GET /api/handoff/board` — the supervisor board (queues, waits, agents' states and loads);
 - `GET /api/handoff/agents` — agents' presence and load (for a transfer dialog);
-- `GET /api/handoff/tickets?status=open` — 留言 tickets (agents, supervisors).
+- `GET /api/handoff/tickets?status=open` — 留言 tickets (agents, supervisors);
+- `GET /api/handoff/canned?q=&conversation_id=` — 快捷回复 (shared + mine), searched by shortcut,
+  title or text; with a conversation of mine, each carries `rendered` (variables filled in);
+  `POST /api/handoff/canned`, `PUT|DELETE /api/handoff/canned/<id>` — shared ones by supervisors
+  only, personal ones by their owner (handoff.canned).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from sanic import Blueprint, Request, Sanic, response
 from sanic.response import HTTPResponse
 from sqlalchemy import select
 
+from handoff import CannedError, CannedStore, Owner, render_canned
 from hub.app import current_user, error
+from hub.auth import StaffUser
 from hub.models import Ticket
 
 bp = Blueprint("handoff")
@@ -92,3 +98,87 @@ async def tickets(request: Request) -> HTTPResponse:
         for t in rows
     ]
     return response.json({"items": items, "total": len(items)})
+
+
+# ------------------------------------------------------------------------------ 快捷回复
+
+
+async def _staff(request: Request) -> StaffUser | HTTPResponse:
+    """The logged-in agent or supervisor, or the refusal to send."""
+    user = await current_user(request)
+    if user is None:
+        return error(401, "请先登录。", "login_required")
+    if not user.may(*STAFF):
+        return error(403, "无权使用快捷回复。", "forbidden")
+    return user
+
+
+def _body(request: Request) -> object:
+    try:
+        return request.json
+    except Exception:
+        return None
+
+
+def _refused(problem: CannedError) -> HTTPResponse:
+    return error(problem.status, problem.reason, problem.code)
+
+
+@bp.get("/api/handoff/canned")
+async def canned_list(request: Request) -> HTTPResponse:
+    user = await _staff(request)
+    if isinstance(user, HTTPResponse):
+        return user
+    services = request.app.ctx.services
+    items = await CannedStore(services.sessions).list(user, request.args.get("q", "")[:50])
+    conversation_id = request.args.get("conversation_id")
+    if not conversation_id:
+        return response.json({"items": [item.to_json() for item in items], "total": len(items)})
+    conversation = await services.conversations.get(conversation_id[:64])
+    if conversation is None:
+        return error(404, "找不到该会话。", "not_found")
+    state = await services.ownership.state(conversation.id)
+    if not user.may("supervisor") and not (state.owner == Owner.AGENT and state.agent_id == user.id):
+        return error(403, "该会话不在您的接待列表中。", "not_yours")
+    citizen = await services.citizens.get(conversation.citizen_id)
+    name = citizen.name if citizen else None
+    rendered = [
+        item.to_json(render_canned(item.text, citizen_name=name, agent_name=user.display_name)) for item in items
+    ]
+    return response.json({"items": rendered, "total": len(rendered)})
+
+
+@bp.post("/api/handoff/canned")
+async def canned_create(request: Request) -> HTTPResponse:
+    user = await _staff(request)
+    if isinstance(user, HTTPResponse):
+        return user
+    try:
+        item = await CannedStore(request.app.ctx.services.sessions).create(user, _body(request))
+    except CannedError as problem:
+        return _refused(problem)
+    return response.json(item.to_json(), status=201)
+
+
+@bp.put("/api/handoff/canned/<canned_id:int>")
+async def canned_update(request: Request, canned_id: int) -> HTTPResponse:
+    user = await _staff(request)
+    if isinstance(user, HTTPResponse):
+        return user
+    try:
+        item = await CannedStore(request.app.ctx.services.sessions).update(user, canned_id, _body(request))
+    except CannedError as problem:
+        return _refused(problem)
+    return response.json(item.to_json())
+
+
+@bp.delete("/api/handoff/canned/<canned_id:int>")
+async def canned_delete(request: Request, canned_id: int) -> HTTPResponse:
+    user = await _staff(request)
+    if isinstance(user, HTTPResponse):
+        return user
+    try:
+        await CannedStore(request.app.ctx.services.sessions).delete(user, canned_id)
+    except CannedError as problem:
+        return _refused(problem)
+    return response.json({"deleted": canned_id})

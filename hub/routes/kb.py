@@ -22,6 +22,7 @@ from sanic.response import HTTPResponse
 from bot.retrain import RetrainBusy, RetrainJobs, questions_of
 from hub.app import current_user, error
 from hub.auth import StaffUser
+from hub.rate_limit import FEEDBACK_REFUSED, feedback_allowed
 from kb_sync.jobs import ImportJobs
 from kb_sync.preview import EMBEDDER, draft_from, draft_from_view, preview_draft
 from kb_sync.store import LOCAL_TZ, STATUSES, Change, KbError, SearchFilters
@@ -354,7 +355,7 @@ async def import_status(request: Request, user: StaffUser, job_id: str) -> HTTPR
 
 def _retrain(request: Request) -> RetrainJobs:
     svc = services(request)
-    return RetrainJobs(svc.redis, svc.keys.prefix, svc.settings.rasa_url)
+    return RetrainJobs(svc.redis, svc.keys.prefix, svc.settings.rasa_nodes)
 
 
 @bp.post("/api/kb/retrain")
@@ -496,6 +497,9 @@ async def feedback(request: Request) -> HTTPResponse:
     """A web visitor's 👍/👎 on a bot answer: {message_id, visitor_id, vote: "up"|"down"}."""
     try:
         body = body_of(request)
+        visitor_id = body.get("visitor_id")
+        if isinstance(visitor_id, str) and not await feedback_allowed(services(request), visitor_id):
+            return error(429, FEEDBACK_REFUSED, "rate_limited")  # per visitor, in Redis (hub.rate_limit)
         result = await record_feedback(services(request).sessions, body.get("message_id"), body.get("visitor_id"),
                                        body.get("vote"))
     except KbError as failure:

@@ -9,7 +9,7 @@
   the citizen's message through the Dispatcher's normal inbound path. A bad upload gets a 4xx
   with a Chinese reason and stores nothing.
 - `GET /api/web/uploads/<date>/<uuid>.<ext>` serves a file back only to the visitor who sent it
-  (`?visitor_id=`) or to logged-in staff.
+  (`?visitor_id=`) or to logged-in agents, supervisors, inspectors and administrators.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from channels.web import CHANNEL, OriginPolicy
 from hub.app import current_user
 from hub.config import PROJECT_ROOT
 from hub.models import Conversation
+from hub.rate_limit import within_limit
 
 log = logging.getLogger(__name__)
 
@@ -187,14 +188,7 @@ async def _has_conversation(services: Any, visitor_id: str) -> bool:
 
 async def _rate_ok(services: Any, visitor_id: str) -> bool:
     key = f"{services.keys.prefix}web:uploads:{visitor_id}"
-    try:
-        count = await services.redis.incr(key)
-        if count == 1:
-            await services.redis.expire(key, UPLOAD_WINDOW_SECONDS)
-        return int(count) <= UPLOADS_PER_WINDOW
-    except Exception:
-        log.exception("upload rate check failed")
-        return True
+    return await within_limit(services.redis, key, UPLOADS_PER_WINDOW, UPLOAD_WINDOW_SECONDS)
 
 
 async def inbound_until_ack(dispatcher: Any, inbound: InboundMessage) -> Any:
@@ -335,7 +329,8 @@ async def uploaded_file(request: Request, day: str, name: str) -> HTTPResponse:
     allowed = bool(visitor) and visitor == owner.get("visitor_id")
     if not allowed:
         user = await current_user(request)
-        allowed = user is not None
+        # staff who handle or inspect conversations (not, e.g., a KB editor)
+        allowed = user is not None and user.may("agent", "supervisor", "inspector")
     if not allowed or not path.is_file():
         return fail(404, "not_found")
     ext = match.group(2)

@@ -58,6 +58,9 @@ def _reply(status: int, body: str, content_type: str) -> HTTPResponse:
 @bp.after_server_start
 async def start_wechat(app: Sanic) -> None:
     services = app.ctx.services
+    # every worker runs the heartbeat and sweeper that answer messages a stopped worker stored
+    # but never answered (hub.recovery): WeChat's retries are what most need it
+    services.dispatcher.start_background()
     config = WeChatConfig.from_settings(services.settings)
     app.ctx.wechat_config = config
     if not config.enabled:

@@ -12,6 +12,9 @@ const PING_MS = 25000;
 const ACCEPT_ERRORS = new Set(["taken", "at_capacity"]);
 const REPLY_ERRORS = new Set(["empty", "too_long", "not_yours"]);
 const BASE_TITLE = "坐席工作台 - 政务云客服";
+const NOTE_MAX = 1000; // handoff.notes.MAX_NOTE
+const TYPING_SIGNAL_MS = 2000; // my typing reaches the citizen at most this often
+const CITIZEN_TYPING_MS = 6000; // the citizen's "typing" fades without a fresh signal
 const PRESENCE_LABEL = { online: "在线", busy: "忙碌", away: "离开", offline: "离线" };
 // Where a conversation went when the hub says it is no longer mine ("closed" frame's transition).
 const CLOSED_TEXT = {
@@ -63,6 +66,30 @@ const ui = {
   banner: $("conn-banner"),
   dot: $("conn-dot"),
   toast: $("toast"),
+  replyBox: $("reply-box"),
+  modeReply: $("mode-reply"),
+  modeNote: $("mode-note"),
+  citizenTyping: $("citizen-typing"),
+  cannedOpen: $("canned-open"),
+  cannedPanel: $("canned-panel"),
+  cannedSearch: $("canned-search"),
+  cannedList: $("canned-list"),
+  cannedEmpty: $("canned-empty"),
+  cannedManage: $("canned-manage"),
+  cannedDialog: $("canned-dialog"),
+  cannedManageList: $("canned-manage-list"),
+  cannedForm: $("canned-form"),
+  cannedFormTitle: $("canned-form-title"),
+  cannedScope: $("canned-scope"),
+  cannedShortcut: $("canned-shortcut"),
+  cannedTitle: $("canned-title-input"),
+  cannedText: $("canned-text"),
+  cannedError: $("canned-error"),
+  cannedNew: $("canned-new"),
+  cannedClose: $("canned-close"),
+  assistFor: $("assist-for"),
+  assistList: $("assist-list"),
+  assistEmpty: $("assist-empty"),
 };
 
 const state = {
@@ -84,6 +111,13 @@ const state = {
   colleagues: null,        // the last "agents" frame: {items, groups}
   transfer: null,          // {convId, label, sent} while the 转接 dialog is open
   closing: null,           // {convId, sent} while the 结束会话 dialog is open
+  me: null,                // /api/me: {username, display_name, role}
+  socketSeq: 0,            // which socket frames belong to (a "sync" frame concerns older tabs only)
+  mode: "reply",           // the reply box sends a reply to the citizen or an 内部备注
+  pendingNote: null,       // {convId, text, clientId} until the hub stores it
+  typingConv: null,        // the conversation my typing was last signalled for
+  typingSentAt: 0,
+  canned: { items: [], index: 0, open: false, fromSlash: false, seq: 0, timer: null, editing: null, deleting: null },
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -173,7 +207,7 @@ function renderQueue(items) {
   ui.queueEmpty.classList.toggle("hidden", n > 0);
   ui.queueCount.textContent = String(n);
   if (n === 0) ui.queueCount.dataset.zero = ""; else delete ui.queueCount.dataset.zero;
-  document.title = n > 0 ? `(${n}) ${BASE_TITLE}` : BASE_TITLE;
+  updateTitle();
   if (fresh.length > 0) beep();
 }
 
@@ -249,6 +283,10 @@ function newConversation(id) {
     channel: null,
     memo: null,            // {text, from}: the colleague's 转接备注
     group: null,
+    assist: null,          // the last "assist" frame: KB answers for the citizen's last message
+    citizenTyping: 0,      // when the citizen's last typing signal came (0: not typing)
+    typingTimer: null,
+    assignedSeq: 0,        // the socket whose "assigned" frame last confirmed it mine
   };
 }
 
@@ -285,10 +323,12 @@ function addMessage(conv, msg) {
 function handleAssigned(frame) {
   const id = String(frame.conversation_id);
   let conv = state.convs.get(id);
+  const known = !!conv;
   if (!conv) {
     conv = newConversation(id);
     state.convs.set(id, conv);
   }
+  conv.assignedSeq = state.socketSeq;
   conv.ended = false;
   conv.endText = "";
   conv.busy = false;
@@ -296,7 +336,14 @@ function handleAssigned(frame) {
   conv.memo = frame.memo && frame.memo.text ? { text: String(frame.memo.text), from: frame.memo.from || "" } : null;
   conv.group = frame.group || null;
   const transferredIn = frame.transition === "transfer" && !state.pendingAccepts.has(id);
-  for (const msg of frame.transcript || []) addMessage(conv, msg);
+  let missed = 0; // after a reconnect: what the citizen wrote while this console was away
+  for (const msg of frame.transcript || []) {
+    if (addMessage(conv, msg) && known && countsAsUnread(msg)) missed += 1;
+  }
+  if (missed > 0 && (state.selected !== id || document.hidden)) {
+    conv.unread += missed;
+    beep();
+  }
   for (const msg of state.orphans.get(id) || []) addMessage(conv, msg);
   state.orphans.delete(id);
   conv.name = convLabel(conv);
@@ -328,8 +375,16 @@ function handleMessage(msg) {
     return;
   }
   const isNew = addMessage(conv, msg);
-  if (isNew && state.selected !== id && msg.sender !== "agent") conv.unread += 1;
+  const background = state.selected !== id || document.hidden;
+  if (isNew && background && countsAsUnread(msg)) conv.unread += 1;
+  if (isNew && msg.sender === "citizen") {
+    conv.citizenTyping = 0; // the message they were typing has arrived
+    if (background) beep();
+  }
   if (isNew && isWhisper(msg)) toast(`${msg.sender_name || "班长"} 发来悄悄话（仅坐席可见）`);
+  if (isNew && isNote(msg) && state.me && msg.sender_name !== state.me.display_name) {
+    toast(`${msg.sender_name || "同事"} 添加了内部备注`);
+  }
   renderTabs();
   if (state.selected === id) renderConversation(false);
 }
@@ -424,6 +479,11 @@ function handleError(frame) {
   const reason = frame.reason || "操作失败，请稍后再试";
   const code = frame.code || "";
   const convId = frame.conversation_id != null ? String(frame.conversation_id) : null;
+  if (state.pendingNote && (code.startsWith("note_") || code === "not_yours")) {
+    restorePendingNote();
+    toast(reason);
+    return;
+  }
   if (state.transfer && state.transfer.sent && !frame.client_id) {
     state.transfer.sent = false;
     showDialogError(ui.transferError, reason);
@@ -473,7 +533,9 @@ function renderTabs() {
       el("span", { class: "tag", text: channelLabel(conv.channel) }),
       el("div", { class: "ct-main" },
         el("div", { class: "ct-name", text: conv.name }),
-        el("div", { class: "ct-last", text: conv.ended ? conv.endText : (last ? last.text : "") })),
+        conv.citizenTyping && !conv.ended
+          ? el("div", { class: "ct-last ct-typing", "data-testid": "tab-typing", text: "正在输入…" })
+          : el("div", { class: "ct-last", text: conv.ended ? conv.endText : (last ? last.text : "") })),
       conv.unread > 0 ? el("span", { class: "badge unread", "data-testid": "unread", text: String(conv.unread) }) : null,
       conv.ended ? el("button", {
         class: "conv-dismiss",
@@ -486,12 +548,13 @@ function renderTabs() {
   }
   ui.mineEmpty.classList.toggle("hidden", state.convs.size > 0);
   ui.mineCount.textContent = String(openCount);
+  updateTitle();
 }
 
 function lastMessage(conv) {
   let last = null;
   for (const m of conv.messages.values()) {
-    if (isWhisper(m)) continue;
+    if (isInternal(m)) continue;
     if (!last || tsOf(m.created_at) >= tsOf(last.created_at)) last = m;
   }
   return last;
@@ -499,9 +562,9 @@ function lastMessage(conv) {
 
 const LABEL = { bot: "机器人", citizen: "市民", agent: "坐席", system: "系统" };
 
-function buildMsg(sender, name, text, createdAt, extra) {
-  const textEl = el("div", { class: "msg-text" });
-  appendLinkified(textEl, text);
+function buildMsg(sender, name, text, createdAt, extra, attachment) {
+  const textEl = attachment ? buildAttachment(attachment) : el("div", { class: "msg-text" });
+  if (!attachment) appendLinkified(textEl, text);
   const node = el("div", { class: "msg", "data-testid": "transcript-message", dataset: { sender, ...extra } });
   if (sender !== "system") {
     node.append(el("div", { class: "msg-meta" },
@@ -535,6 +598,7 @@ function renderConversation(forceScroll) {
   if (!conv) {
     ui.convView.classList.add("hidden");
     ui.convEmpty.classList.remove("hidden");
+    renderAssist(null);
     renderScreenPop(null);
     return;
   }
@@ -563,9 +627,13 @@ function renderConversation(forceScroll) {
       t.append(buildWhisper(m));
       continue;
     }
+    if (isNote(m)) {
+      t.append(buildNote(m));
+      continue;
+    }
     const sender = ["bot", "citizen", "agent", "system"].includes(m.sender) ? m.sender : "system";
     const name = sender === "citizen" ? (m.sender_name || conv.name) : sender === "agent" ? (m.sender_name || "坐席") : "";
-    t.append(buildMsg(sender, name, m.text ?? "", m.created_at, { id: m.id != null ? String(m.id) : "" }));
+    t.append(buildMsg(sender, name, m.text ?? "", m.created_at, { id: m.id != null ? String(m.id) : "" }, attachmentOf(m)));
   }
   for (const l of conv.local) {
     const node = buildMsg("agent", "我", l.text, l.created_at, { clientId: l.clientId });
@@ -579,6 +647,8 @@ function renderConversation(forceScroll) {
   }
   if (stick) t.scrollTop = t.scrollHeight;
   updateReplyControls();
+  renderTyping();
+  renderAssist(conv);
   renderScreenPop(conv);
 }
 
@@ -586,10 +656,16 @@ function updateReplyControls() {
   const conv = state.convs.get(state.selected);
   const usable = !!conv && !conv.ended && !conv.busy;
   const len = ui.input.value.length;
-  ui.counter.textContent = `${len}/${MAX_LEN}`;
+  const note = state.mode === "note";
+  const max = note ? NOTE_MAX : MAX_LEN;
+  ui.counter.textContent = `${len}/${max}`;
   ui.input.disabled = !conv || conv.ended;
-  ui.input.placeholder = conv && conv.ended ? "会话已结束，无法回复" : "输入回复内容，按 Enter 发送，Shift+Enter 换行";
-  ui.send.disabled = !usable || !state.online || ui.input.value.trim() === "" || len > MAX_LEN;
+  ui.input.placeholder = conv && conv.ended ? "会话已结束，无法回复"
+    : note ? "添加内部备注：仅坐席和班长可见，市民看不到（Enter 保存）"
+      : "输入回复内容，按 Enter 发送，Shift+Enter 换行；输入 / 搜索快捷回复";
+  ui.send.disabled = !usable || !state.online || ui.input.value.trim() === "" || len > max;
+  ui.send.textContent = note ? "添加备注" : "发送";
+  ui.cannedOpen.disabled = !usable || note;
   ui.closeBtn.disabled = !usable || !state.online;
   ui.returnBtn.disabled = !usable || !state.online;
   ui.transferBtn.disabled = !usable || !state.online;
@@ -604,6 +680,11 @@ function valueOrUnknown(v) {
 
 function renderScreenPop(conv) {
   const pop = ui.pop;
+  // the CRM's panel (hub/static/crm_panel.js): profile form, 合并客户, tickets, history
+  if (conv && window.crmPanel) {
+    window.crmPanel.render(pop, conv);
+    return;
+  }
   pop.textContent = "";
   pop.append(el("h2", { class: "panel-title" }, "客户信息"));
   if (!conv) {
@@ -667,6 +748,7 @@ function ticketStatus(s) {
 
 function select(id) {
   if (state.selected && state.selected !== id) state.drafts.set(state.selected, ui.input.value);
+  if (state.selected !== id) { stopTypingSignal(); closeCanned(); }
   const changed = state.selected !== id;
   state.selected = id;
   const conv = state.convs.get(id);
@@ -693,6 +775,8 @@ function dismiss(id) {
 }
 
 function sendReply() {
+  if (state.mode === "note") { sendNote(); return; }
+  closeCanned();
   const conv = state.convs.get(state.selected);
   const text = ui.input.value.trim();
   if (!conv || conv.ended || !text || text.length > MAX_LEN) return;
@@ -708,6 +792,7 @@ function sendReply() {
   }, REPLY_ACK_MS);
   conv.local.push(local);
   ui.input.value = "";
+  state.typingConv = null; // the reply itself tells the citizen's page to stop showing "typing"
   state.drafts.delete(conv.id);
   renderConversation(true);
   ui.input.focus();
@@ -898,6 +983,486 @@ function returnToBot() {
   renderConversation(false);
 }
 
+/* --------------------------------------------------- console features */
+// 内部备注, 快捷回复, 智能推荐, typing both ways, attachments, the title-bar count.
+
+function isNote(msg) {
+  return !!(msg && msg.meta && typeof msg.meta === "object" && msg.meta.internal && msg.meta.note);
+}
+
+function isInternal(msg) {
+  return isWhisper(msg) || isNote(msg);
+}
+
+/** New work for the unread badge and the title count: what the citizen, the bot or the system said. */
+function countsAsUnread(msg) {
+  return !!msg && msg.sender !== "agent" && !isNote(msg);
+}
+
+/** "(3) 坐席工作台 - 政务云客服": citizens waiting plus unread messages in my tabs. */
+function updateTitle() {
+  let n = state.queue.length;
+  for (const conv of state.convs.values()) n += conv.unread;
+  document.title = n > 0 ? `(${n}) ${BASE_TITLE}` : BASE_TITLE;
+}
+
+/** A note of mine or a colleague's: in the transcript for staff, never sent to the citizen. */
+function buildNote(m) {
+  const textEl = el("div", { class: "msg-text" });
+  appendLinkified(textEl, m.text ?? "");
+  return el("div", {
+    class: "msg note",
+    "data-testid": "note",
+    dataset: { sender: "note", id: m.id != null ? String(m.id) : "" },
+  },
+    el("div", { class: "msg-meta" },
+      el("span", { class: "msg-label", text: "内部备注" }),
+      el("span", { class: "msg-name", text: m.sender_name || "坐席" }),
+      el("span", { class: "msg-time", text: formatTime(m.created_at) }),
+      el("span", { class: "note-private", text: "仅坐席可见" })),
+    el("div", { class: "msg-bubble" }, textEl));
+}
+
+function sendNote() {
+  const conv = state.convs.get(state.selected);
+  const text = ui.input.value.trim();
+  if (!conv || conv.ended || !text) return;
+  if (text.length > NOTE_MAX) { toast(`备注太长了（不超过 ${NOTE_MAX} 字）`); return; }
+  const clientId = uuid();
+  if (!sendFrame({ type: "note", conversation_id: conv.id, text, client_id: clientId })) return;
+  state.pendingNote = { convId: conv.id, text, clientId };
+  ui.input.value = "";
+  state.drafts.delete(conv.id);
+  updateReplyControls();
+  ui.input.focus();
+}
+
+function handleNoteAck(frame) {
+  if (state.pendingNote && state.pendingNote.clientId === frame.client_id) state.pendingNote = null;
+  handleMessage(frame.message);
+}
+
+/** The hub refused my note: give the text back so nothing typed is lost. */
+function restorePendingNote() {
+  const pending = state.pendingNote;
+  state.pendingNote = null;
+  if (pending && state.selected === pending.convId && ui.input.value.trim() === "") {
+    ui.input.value = pending.text;
+    updateReplyControls();
+  }
+}
+
+function setMode(mode) {
+  state.mode = mode === "note" ? "note" : "reply";
+  ui.replyBox.dataset.mode = state.mode;
+  ui.modeReply.setAttribute("aria-pressed", String(state.mode === "reply"));
+  ui.modeNote.setAttribute("aria-pressed", String(state.mode === "note"));
+  if (state.mode === "note") { stopTypingSignal(); closeCanned(); }
+  updateReplyControls();
+  if (!ui.input.disabled) ui.input.focus();
+}
+
+/* typing: mine to the citizen (throttled), the citizen's in my tab */
+
+function quietSend(frame) {
+  const ws = state.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  try { ws.send(JSON.stringify(frame)); return true; } catch (_) { return false; }
+}
+
+function signalTyping() {
+  const conv = state.convs.get(state.selected);
+  const text = ui.input.value.trim();
+  const composing = !!conv && !conv.ended && state.mode === "reply" && text !== "" && !text.startsWith("/");
+  if (!composing) { stopTypingSignal(); return; }
+  if (state.typingConv === conv.id && Date.now() - state.typingSentAt < TYPING_SIGNAL_MS) return;
+  if (quietSend({ type: "typing", conversation_id: conv.id, active: true })) {
+    state.typingConv = conv.id;
+    state.typingSentAt = Date.now();
+  }
+}
+
+function stopTypingSignal() {
+  if (state.typingConv) {
+    const conv = state.convs.get(state.typingConv);
+    if (conv && !conv.ended) quietSend({ type: "typing", conversation_id: conv.id, active: false });
+  }
+  state.typingConv = null;
+  state.typingSentAt = 0;
+}
+
+function handleTyping(frame) {
+  const conv = state.convs.get(String(frame.conversation_id));
+  if (!conv) return;
+  clearTimeout(conv.typingTimer);
+  conv.citizenTyping = frame.active === false ? 0 : Date.now();
+  if (conv.citizenTyping) {
+    conv.typingTimer = setTimeout(() => {
+      conv.citizenTyping = 0;
+      renderTyping();
+      renderTabs();
+    }, CITIZEN_TYPING_MS);
+  }
+  renderTyping();
+  renderTabs();
+}
+
+function renderTyping() {
+  const conv = state.convs.get(state.selected);
+  ui.citizenTyping.classList.toggle("hidden", !(conv && !conv.ended && conv.citizenTyping));
+}
+
+/* attachments the citizen sent (hub/routes/web_widget.py stores and serves them) */
+
+function attachmentOf(m) {
+  const a = m && m.meta && m.meta.attachment;
+  if (!a || typeof a !== "object" || typeof a.url !== "string" || !a.url.startsWith("/api/web/uploads/")) return null;
+  return a;
+}
+
+function formatSize(bytes) {
+  const n = Number(bytes);
+  if (!Number.isFinite(n) || n <= 0) return "";
+  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1).replace(/\.0$/, "")} MB`;
+  return `${Math.max(1, Math.round(n / 1024))} KB`;
+}
+
+function buildAttachment(a) {
+  const name = String(a.name || "附件");
+  if (String(a.type || "").startsWith("image/")) {
+    return el("a", {
+      class: "msg-image", href: a.url, target: "_blank", rel: "noopener", title: `${name}（点击查看原图）`, "data-testid": "msg-image",
+    }, el("img", { src: a.url, alt: name, loading: "lazy" }));
+  }
+  return el("a", {
+    class: "msg-file", href: a.url, target: "_blank", rel: "noopener", download: name, "data-testid": "msg-file",
+  },
+    el("span", { class: "file-icon", "aria-hidden": "true", text: "📄" }),
+    el("span", { class: "file-name", text: name }),
+    el("span", { class: "file-size", text: formatSize(a.size) }));
+}
+
+/* 智能推荐: KB answers for the citizen's last message */
+
+function handleAssist(frame) {
+  const conv = state.convs.get(String(frame.conversation_id));
+  if (!conv) return;
+  const current = conv.assist && Number(conv.assist.message_id);
+  if (current && Number(frame.message_id) < current) return; // an older message's answers came late
+  conv.assist = frame;
+  if (state.selected === conv.id) renderAssist(conv);
+}
+
+function renderAssist(conv) {
+  ui.assistList.textContent = "";
+  const a = conv && !conv.ended ? conv.assist : null;
+  const items = a && Array.isArray(a.items) ? a.items : [];
+  ui.assistFor.classList.toggle("hidden", !a);
+  ui.assistFor.textContent = a ? `市民：“${a.text}”` : "";
+  ui.assistEmpty.classList.toggle("hidden", items.length > 0);
+  ui.assistEmpty.textContent = !conv ? "接入会话后，这里会推荐知识库答案"
+    : conv.ended ? "会话已结束"
+      : !a ? "市民发来消息后，这里会推荐知识库答案" : "知识库中没有找到相关答案";
+  for (const item of items) {
+    const answer = String(item.short_answer || item.answer || "");
+    ui.assistList.append(el("li", { class: "assist-item", "data-testid": "assist-item", dataset: { entryId: item.entry_id } },
+      el("div", { class: "ai-head" },
+        el("span", { class: "ai-q", text: item.question || "" }),
+        item.branch ? el("span", { class: "tag tag-gray", text: item.branch }) : null),
+      el("div", { class: "ai-a", text: answer }),
+      el("button", {
+        class: "btn btn-sm ai-insert",
+        type: "button",
+        "data-testid": "assist-insert",
+        title: "插入到回复框",
+        onclick: () => insertIntoReply(answer, false),
+      }, "插入")));
+  }
+}
+
+/** Put text in the reply box (at the cursor, or instead of a "/…" search) and focus it. */
+function insertIntoReply(text, replaceAll) {
+  const conv = state.convs.get(state.selected);
+  if (!conv || conv.ended || !text) return;
+  if (state.mode !== "reply") setMode("reply");
+  const input = ui.input;
+  if (replaceAll || input.value.trim() === "") {
+    input.value = text;
+  } else {
+    const start = input.selectionStart ?? input.value.length;
+    const end = input.selectionEnd ?? start;
+    input.value = input.value.slice(0, start) + text + input.value.slice(end);
+    input.selectionStart = input.selectionEnd = start + text.length;
+  }
+  state.drafts.set(conv.id, input.value);
+  updateReplyControls();
+  input.focus();
+  signalTyping();
+}
+
+/* 快捷回复: "/" in the reply box (or the button) opens a searchable list */
+
+function onSlashInput() {
+  if (state.mode !== "reply") return;
+  const m = /^\/(\S{0,20})$/.exec(ui.input.value);
+  if (m) openCanned(true, m[1]);
+  else if (state.canned.open && state.canned.fromSlash) closeCanned();
+}
+
+function openCanned(fromSlash, query) {
+  const conv = state.convs.get(state.selected);
+  if (!conv || conv.ended) return;
+  const c = state.canned;
+  c.fromSlash = fromSlash;
+  if (!c.open) {
+    c.open = true;
+    ui.cannedPanel.classList.remove("hidden");
+  }
+  ui.cannedSearch.classList.toggle("hidden", fromSlash);
+  if (!fromSlash && query === undefined) ui.cannedSearch.value = "";
+  clearTimeout(c.timer);
+  c.timer = setTimeout(() => loadCanned(query ?? ui.cannedSearch.value), 120);
+  if (!fromSlash) ui.cannedSearch.focus();
+}
+
+function closeCanned() {
+  const c = state.canned;
+  clearTimeout(c.timer);
+  c.seq += 1; // a search still on its way is dropped
+  c.open = false;
+  ui.cannedPanel.classList.add("hidden");
+}
+
+async function fetchCanned(query, convId) {
+  const params = new URLSearchParams({ q: query || "" });
+  if (convId) params.set("conversation_id", convId);
+  const resp = await fetch(`/api/handoff/canned?${params}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(data.reason || "快捷回复加载失败，请稍后再试");
+  return Array.isArray(data.items) ? data.items : [];
+}
+
+async function loadCanned(query) {
+  const c = state.canned;
+  const seq = ++c.seq;
+  const conv = state.convs.get(state.selected);
+  let items;
+  try {
+    items = await fetchCanned(query, conv && !conv.ended ? conv.id : null);
+  } catch (err) {
+    if (seq === c.seq) toast(err.message);
+    return;
+  }
+  if (seq !== c.seq || !c.open) return; // a newer search won, or the list was closed
+  c.items = items;
+  c.index = 0;
+  renderCannedList();
+}
+
+function renderCannedList() {
+  const c = state.canned;
+  ui.cannedList.textContent = "";
+  c.items.forEach((item, index) => {
+    const li = el("li", {
+      class: "canned-item",
+      role: "option",
+      "data-testid": "canned-item",
+      "aria-selected": index === c.index ? "true" : "false",
+      dataset: { id: String(item.id), shortcut: item.shortcut },
+      onmousedown: (ev) => ev.preventDefault(), // keep the focus in the reply box
+      onclick: () => insertCanned(item),
+    },
+      el("div", { class: "ci-head" },
+        el("span", { class: "ci-shortcut", text: `/${item.shortcut}` }),
+        el("span", { class: "ci-title", text: item.title }),
+        el("span", { class: `tag ${item.scope === "shared" ? "tag-gray" : "tag-green"}`, text: item.scope === "shared" ? "公共" : "个人" })),
+      el("div", { class: "ci-text", text: item.rendered ?? item.text }));
+    ui.cannedList.append(li);
+  });
+  ui.cannedEmpty.classList.toggle("hidden", c.items.length > 0);
+  const current = ui.cannedList.children[c.index];
+  if (current) current.scrollIntoView({ block: "nearest" });
+}
+
+function insertCanned(item) {
+  const fromSlash = state.canned.fromSlash;
+  closeCanned();
+  insertIntoReply(item.rendered ?? item.text, fromSlash);
+}
+
+/** Arrow keys, Enter and Esc while the list is open; true when the key was used. */
+function cannedKey(ev) {
+  const c = state.canned;
+  if (ev.isComposing || ev.keyCode === 229) return false;
+  if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+    if (!c.items.length) return false;
+    ev.preventDefault();
+    c.index = (c.index + (ev.key === "ArrowDown" ? 1 : -1) + c.items.length) % c.items.length;
+    renderCannedList();
+    return true;
+  }
+  if ((ev.key === "Enter" || ev.key === "Tab") && c.items.length) {
+    ev.preventDefault();
+    insertCanned(c.items[c.index]);
+    return true;
+  }
+  if (ev.key === "Escape") {
+    ev.preventDefault();
+    closeCanned();
+    ui.input.focus();
+    return true;
+  }
+  return false;
+}
+
+/* 管理快捷回复: my own and (supervisors) the shared ones */
+
+async function openCannedManager() {
+  closeCanned();
+  resetCannedForm();
+  const canShare = !!state.me && (state.me.role === "supervisor" || state.me.role === "admin");
+  ui.cannedScope.querySelector('option[value="shared"]').disabled = !canShare;
+  openModal(ui.cannedDialog, ui.cannedShortcut);
+  await refreshCannedManager();
+}
+
+async function refreshCannedManager() {
+  let items;
+  try {
+    items = await fetchCanned("", null);
+  } catch (err) {
+    showDialogError(ui.cannedError, err.message);
+    return;
+  }
+  ui.cannedManageList.textContent = "";
+  for (const item of items) {
+    const del = item.editable ? el("button", {
+      class: "btn btn-sm btn-danger", type: "button", "data-testid": "canned-delete",
+      onclick: (ev) => deleteCanned(item, ev.currentTarget),
+    }, "删除") : null;
+    ui.cannedManageList.append(el("li", { class: "canned-manage-item", "data-testid": "canned-manage-item", dataset: { id: String(item.id), shortcut: item.shortcut } },
+      el("div", { class: "ci-head" },
+        el("span", { class: "ci-shortcut", text: `/${item.shortcut}` }),
+        el("span", { class: "ci-title", text: item.title }),
+        el("span", { class: `tag ${item.scope === "shared" ? "tag-gray" : "tag-green"}`, text: item.scope === "shared" ? "公共" : "个人" }),
+        el("span", { class: "spacer" }),
+        item.editable ? el("button", { class: "btn btn-sm", type: "button", "data-testid": "canned-edit", onclick: () => editCanned(item) }, "编辑") : null,
+        del),
+      el("div", { class: "ci-text", text: item.text })));
+  }
+  if (!items.length) ui.cannedManageList.append(el("li", { class: "empty", text: "还没有快捷回复" }));
+}
+
+function resetCannedForm() {
+  state.canned.editing = null;
+  ui.cannedFormTitle.textContent = "新增快捷回复";
+  ui.cannedScope.disabled = false;
+  ui.cannedScope.value = "personal";
+  ui.cannedShortcut.value = "";
+  ui.cannedTitle.value = "";
+  ui.cannedText.value = "";
+  showDialogError(ui.cannedError, "");
+}
+
+function editCanned(item) {
+  state.canned.editing = item.id;
+  ui.cannedFormTitle.textContent = `编辑快捷回复 /${item.shortcut}`;
+  ui.cannedScope.value = item.scope;
+  ui.cannedScope.disabled = true; // a reply does not move between 公共 and 个人
+  ui.cannedShortcut.value = item.shortcut;
+  ui.cannedTitle.value = item.title;
+  ui.cannedText.value = item.text;
+  showDialogError(ui.cannedError, "");
+  ui.cannedText.focus();
+}
+
+async function saveCanned(ev) {
+  ev.preventDefault();
+  const editing = state.canned.editing;
+  const body = { shortcut: ui.cannedShortcut.value, title: ui.cannedTitle.value, text: ui.cannedText.value };
+  if (!editing) body.scope = ui.cannedScope.value;
+  try {
+    const resp = await fetch(editing ? `/api/handoff/canned/${editing}` : "/api/handoff/canned", {
+      method: editing ? "PUT" : "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    const data = await resp.json().catch(() => ({}));
+    if (!resp.ok) { showDialogError(ui.cannedError, data.reason || "保存失败，请稍后再试"); return; }
+  } catch (_) {
+    showDialogError(ui.cannedError, "网络异常，保存失败，请稍后再试");
+    return;
+  }
+  toast(editing ? "快捷回复已更新" : "快捷回复已添加");
+  resetCannedForm();
+  await refreshCannedManager();
+}
+
+/** Delete after a second click on the same button ("确认删除？"). */
+async function deleteCanned(item, button) {
+  if (button.dataset.confirm !== "1") {
+    button.dataset.confirm = "1";
+    button.textContent = "确认删除？";
+    return;
+  }
+  const resp = await fetch(`/api/handoff/canned/${item.id}`, { method: "DELETE", credentials: "same-origin" }).catch(() => null);
+  if (!resp || !resp.ok) {
+    const data = resp ? await resp.json().catch(() => ({})) : {};
+    showDialogError(ui.cannedError, data.reason || "删除失败，请稍后再试");
+    return;
+  }
+  if (state.canned.editing === item.id) resetCannedForm();
+  toast("快捷回复已删除");
+  await refreshCannedManager();
+}
+
+function hideCannedDialog() {
+  closeModal(ui.cannedDialog);
+}
+
+/* reconnecting: the hub lists the conversations still mine before it resends each one */
+
+function handleSync(frame) {
+  const mine = new Set((Array.isArray(frame.conversation_ids) ? frame.conversation_ids : []).map(String));
+  let changed = false;
+  for (const conv of state.convs.values()) {
+    if (conv.ended || mine.has(conv.id) || conv.assignedSeq === state.socketSeq) continue;
+    conv.ended = true;
+    conv.busy = false;
+    conv.endText = "会话已不在您的接待列表中";
+    changed = true;
+  }
+  if (changed) {
+    renderTabs();
+    if (state.selected) renderConversation(false);
+  }
+}
+
+function wireConsoleFeatures() {
+  ui.modeReply.addEventListener("click", () => setMode("reply"));
+  ui.modeNote.addEventListener("click", () => setMode("note"));
+  ui.cannedOpen.addEventListener("click", () => (state.canned.open ? closeCanned() : openCanned(false)));
+  ui.cannedSearch.addEventListener("input", () => openCanned(false, ui.cannedSearch.value));
+  ui.cannedSearch.addEventListener("keydown", (ev) => { cannedKey(ev); });
+  ui.cannedManage.addEventListener("click", openCannedManager);
+  $("nav-canned").addEventListener("click", (ev) => { ev.preventDefault(); openCannedManager(); });
+  ui.cannedForm.addEventListener("submit", saveCanned);
+  ui.cannedNew.addEventListener("click", resetCannedForm);
+  ui.cannedClose.addEventListener("click", hideCannedDialog);
+  ui.cannedDialog.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { ev.preventDefault(); hideCannedDialog(); } });
+  ui.cannedDialog.addEventListener("mousedown", (ev) => { if (ev.target === ui.cannedDialog) hideCannedDialog(); });
+  ui.input.addEventListener("blur", () => {
+    // clicking elsewhere closes a "/" list (a click on an item keeps the focus, see renderCannedList)
+    if (state.canned.open && state.canned.fromSlash) setTimeout(() => { if (document.activeElement !== ui.input) closeCanned(); }, 150);
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden || !state.selected) return;
+    const conv = state.convs.get(state.selected);
+    if (conv && conv.unread) { conv.unread = 0; renderTabs(); }
+  });
+}
+
 /* --------------------------------------------------------------- connection */
 
 function setOnline(online, text) {
@@ -921,6 +1486,11 @@ function handleFrame(frame) {
     case "presence": handlePresence(frame); break;
     case "agents": handleAgents(frame); break;
     case "error": handleError(frame); break;
+    case "note": handleMessage(frame.message); break;
+    case "note_ack": handleNoteAck(frame); break;
+    case "typing": handleTyping(frame); break;
+    case "assist": handleAssist(frame); break;
+    case "sync": handleSync(frame); break;
     default: break;
   }
 }
@@ -933,6 +1503,7 @@ function connect() {
   state.ws = ws;
   ws.addEventListener("open", () => {
     if (state.ws !== ws) return;
+    state.socketSeq += 1;
     state.attempts = 0;
     setOnline(true);
     clearInterval(state.pingTimer);
@@ -967,8 +1538,11 @@ function reconnectLater() {
 ui.input.addEventListener("input", () => {
   if (state.selected) state.drafts.set(state.selected, ui.input.value);
   updateReplyControls();
+  onSlashInput();
+  signalTyping();
 });
 ui.input.addEventListener("keydown", (ev) => {
+  if (state.canned.open && cannedKey(ev)) return;
   if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
     ev.preventDefault();
     sendReply();
@@ -993,7 +1567,9 @@ setInterval(tickWaiting, 1000);
 
 renderTabs();
 renderConversation(true);
+wireConsoleFeatures();
 initStaffHeader("/agent").then((me) => {
+  state.me = me;
   if (me && me.role === "supervisor") $("nav-supervisor").classList.remove("hidden");
 });
 connect();

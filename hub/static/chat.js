@@ -109,6 +109,70 @@ function buildMessage(sender, text, name, createdAt) {
   return node;
 }
 
+/*
+ * A KB answer's rich text (meta.answer_html: links, images, simple formatting). The hub sends it
+ * sanitised (kb_sync/sanitize.py); the page checks it again: it is parsed into an inert document
+ * (DOMParser never runs scripts or loads anything) and only allowed elements and attributes are
+ * copied over with createElement/setAttribute, so nothing else can reach the page.
+ */
+const RICH_TAGS = {
+  A: ["href", "title"], IMG: ["src", "alt", "title", "width", "height"], P: [], BR: [], B: [], STRONG: [],
+  I: [], EM: [], U: [], UL: [], OL: [], LI: [], BLOCKQUOTE: [], H3: [], H4: [],
+};
+const RICH_DROP = new Set(["SCRIPT", "STYLE", "IFRAME", "OBJECT", "EMBED", "NOSCRIPT", "TEMPLATE", "SVG", "MATH",
+  "TEXTAREA", "SELECT", "FRAME", "FRAMESET", "APPLET", "HEAD", "TITLE", "FORM", "INPUT", "BUTTON"]);
+const SAFE_URL = /^(?:https?:\/\/|mailto:|tel:|\/(?!\/)|#)/i;
+
+function richFragment(html) {
+  const doc = new DOMParser().parseFromString(String(html), "text/html");
+  const out = document.createDocumentFragment();
+  const copy = (from, to) => {
+    for (const child of Array.from(from.childNodes)) {
+      if (child.nodeType === Node.TEXT_NODE) {
+        to.append(document.createTextNode(child.data));
+        continue;
+      }
+      if (child.nodeType !== Node.ELEMENT_NODE || RICH_DROP.has(child.tagName)) continue;
+      const allowed = RICH_TAGS[child.tagName];
+      if (!allowed) { copy(child, to); continue; } // unknown markup: keep its text only
+      const node = document.createElement(child.tagName.toLowerCase());
+      for (const name of allowed) {
+        let value = child.getAttribute(name);
+        if (value === null) continue;
+        if (name === "href" || name === "src") {
+          value = value.replace(/[\u0000-\u0020\u007f]+/g, "");
+          if (!SAFE_URL.test(value)) continue;
+        }
+        if ((name === "width" || name === "height") && !/^\d{1,4}%?$/.test(value)) continue;
+        node.setAttribute(name, value);
+      }
+      if (child.tagName === "A") {
+        node.setAttribute("target", "_blank"); // never navigate the chat (or the bureau's page) away
+        node.setAttribute("rel", "noopener noreferrer");
+      }
+      if (child.tagName === "IMG") {
+        if (!node.getAttribute("src")) continue;
+        node.setAttribute("loading", "lazy");
+        node.setAttribute("referrerpolicy", "no-referrer");
+      }
+      copy(child, node);
+      to.append(node);
+    }
+  };
+  copy(doc.body, out);
+  return out;
+}
+
+/** Show a bot message's rich answer in place of its plain text, when it has one. */
+function renderRich(node, msg, meta) {
+  if (msg.sender !== "bot" || typeof meta.answer_html !== "string" || !meta.answer_html) return;
+  const textEl = node.querySelector(".msg-text");
+  if (!textEl) return;
+  textEl.textContent = "";
+  textEl.classList.add("msg-rich");
+  textEl.append(richFragment(meta.answer_html));
+}
+
 /** An uploaded file's URL as this visitor may fetch it (the hub checks the visitor id). */
 function attachmentUrl(att) {
   const url = String(att.url || "");
@@ -127,6 +191,7 @@ function decorate(node, msg) {
   const meta = msg && msg.meta && typeof msg.meta === "object" ? msg.meta : {};
   const bubble = node.querySelector(".msg-bubble");
   if (meta.button_title && msg.sender === "citizen") setText(node, String(meta.button_title));
+  renderRich(node, msg, meta);
   const att = meta.attachment;
   if (att && typeof att === "object" && bubble && !node.querySelector(".msg-attachment")) {
     const href = attachmentUrl(att);
@@ -551,7 +616,8 @@ function handleFrame(frame) {
       if (!confirmPending(frame.client_id, frame.message) && frame.message) upsertMessage(frame.message);
       break;
     case "typing":
-      showTyping(frame.sender === "agent" ? "agent" : "bot");
+      if (frame.active === false) hideTyping();
+      else showTyping(frame.sender === "agent" ? "agent" : "bot");
       break;
     case "message": {
       const msg = frame.message;
@@ -649,6 +715,20 @@ function hideTyping() {
   if (ui.typing) ui.typing.classList.add("hidden");
 }
 
+/** Let the serving agent see that I am writing (at most every TYPING_SIGNAL_MS; "stopped" when cleared). */
+const TYPING_SIGNAL_MS = 2000;
+let typingSentAt = 0;
+function signalTyping() {
+  if (state.owner !== "agent" || !state.ready) return;
+  const empty = ui.input.value.trim() === "";
+  if (empty) {
+    if (typingSentAt) sendFrame({ type: "typing", active: false });
+    typingSentAt = 0;
+  } else if (Date.now() - typingSentAt >= TYPING_SIGNAL_MS) {
+    if (sendFrame({ type: "typing" })) typingSentAt = Date.now();
+  }
+}
+
 /** Tell the page that embeds us (widget.js) how many replies arrived while the panel was closed. */
 function noteUnread() {
   if (!EMBED || state.panelOpen) return;
@@ -739,7 +819,7 @@ if (ui.upload && ui.file) {
   });
 }
 
-ui.input.addEventListener("input", updateControls);
+ui.input.addEventListener("input", () => { updateControls(); signalTyping(); });
 ui.input.addEventListener("keydown", (ev) => {
   // Enter sends; Shift+Enter is a newline; never send while an IME is composing (pinyin).
   if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {

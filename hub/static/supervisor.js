@@ -1,5 +1,8 @@
-// 班长看板: queues and agents live from the hub's `board` frames over /ws/agent (docs/design.md,
-// "Agent console WebSocket"); per conversation 监听 (watch), 悄悄话 (whisper) and 接管 (take over).
+// 班长看板: queues, waiting conversations and agents live from the hub's `board` frames over /ws/agent
+// (docs/design.md, "Agent console WebSocket"); per conversation 监听 (watch), 悄悄话 (whisper) and
+// 接管 (take over, a waiting or a served one). Take-over is deliberate: the hub does not hold it back
+// by the supervisor's own capacity; the page shows their load and says so before and after.
+// What is watched lives in the hub (Redis): a reconnect to any worker resumes it.
 import { scheduleReconnect, showToast, sendJson, wsUrl, el, formatTime, appendLinkified, initStaffHeader, toMillis } from "/static/common.js";
 
 const AUTH_CLOSE_CODE = 4401;
@@ -12,6 +15,8 @@ const LABEL = { bot: "机器人", citizen: "市民", agent: "坐席", system: "�
 const $ = (id) => document.getElementById(id);
 const ui = {
   queues: $("board-queues").tBodies[0],
+  waiting: $("board-waiting").tBodies[0],
+  myLoad: $("my-load"),
   agents: $("board-agents").tBodies[0],
   updated: $("board-updated"),
   watchPanel: $("watch-panel"),
@@ -80,6 +85,8 @@ function renderBoard(frame) {
   state.board = frame;
   renderQueues(Array.isArray(frame.queues) ? frame.queues : []);
   renderAgents(Array.isArray(frame.agents) ? frame.agents : []);
+  renderWaiting(Array.isArray(frame.waiting) ? frame.waiting : []);
+  renderMyLoad();
   const at = frame.at ? new Date(tsOf(frame.at)) : new Date();
   ui.updated.textContent = `更新于 ${String(at.getHours()).padStart(2, "0")}:${String(at.getMinutes()).padStart(2, "0")}:${String(at.getSeconds()).padStart(2, "0")}`;
   checkWatchedStillServed();
@@ -101,6 +108,65 @@ function renderQueues(queues) {
       el("td", { class: "num q-avg-wait", text: duration(q.avg_wait_seconds) }),
       el("td", { class: "num q-avg-handle", text: duration(q.avg_handle_seconds) })));
   }
+}
+
+const LONG_WAIT_S = 60;
+
+function renderWaiting(items) {
+  const body = ui.waiting;
+  const rows = new Map();
+  for (const tr of body.querySelectorAll("tr.w-row")) rows.set(tr.dataset.conversationId, tr);
+  for (const tr of body.querySelectorAll("tr.empty-row")) tr.remove();
+  items.forEach((w, index) => {
+    const cid = String(w.conversation_id);
+    let tr = rows.get(cid);
+    rows.delete(cid);
+    if (!tr) tr = buildWaitingRow(cid);
+    tr.dataset.group = w.group || "";
+    tr.querySelector(".w-group").textContent = w.group || "";
+    const wait = tr.querySelector(".w-wait");
+    wait.textContent = duration(w.waiting_seconds);
+    wait.classList.toggle("is-long", Number(w.waiting_seconds) >= LONG_WAIT_S);
+    const on = !!state.watching && state.watching.id === cid;
+    tr.classList.toggle("is-watched", on);
+    tr.querySelector(".watch-btn").textContent = on ? "监听中" : "监听";
+    if (body.children[index] !== tr) body.insertBefore(tr, body.children[index] || null);
+  });
+  for (const tr of rows.values()) tr.remove();
+  if (!items.length) {
+    body.append(el("tr", { class: "empty-row" }, el("td", { colspan: "4", class: "muted", text: "当前没有市民在排队" })));
+  }
+}
+
+function buildWaitingRow(cid) {
+  const takeover = el("button", {
+    class: "btn btn-sm btn-danger takeover-btn",
+    type: "button",
+    "data-testid": "takeover-waiting-btn",
+    title: "不等坐席接入，由我直接服务该市民",
+    onclick: () => takeOver(cid, takeover),
+  }, "接管");
+  return el("tr", { class: "w-row", "data-testid": "waiting-row", dataset: { conversationId: cid } },
+    el("td", {}, el("span", { class: "a-conv-id", title: cid, text: `会话 ${shortId(cid)}` })),
+    el("td", { class: "w-group" }),
+    el("td", { class: "num w-wait" }),
+    el("td", {}, el("div", { class: "w-actions" },
+      el("button", { class: "btn btn-sm watch-btn", type: "button", "data-testid": "watch-waiting-btn", onclick: () => watch(cid) }, "监听"),
+      takeover)));
+}
+
+/** The supervisor's own load (they serve what they take over); null before the first board. */
+function myLoad() {
+  if (!me || !state.board) return null;
+  const mine = (state.board.agents || []).find((a) => a.username === me.username);
+  if (!mine) return { load: 0, capacity: 0 };
+  return { load: Number(mine.load) || 0, capacity: Number(mine.capacity) || 0 };
+}
+
+function renderMyLoad() {
+  const mine = myLoad();
+  ui.myLoad.textContent = mine ? `我的接待 ${mine.load}/${mine.capacity}` : "";
+  ui.myLoad.classList.toggle("is-full", !!mine && mine.capacity > 0 && mine.load >= mine.capacity);
 }
 
 function renderAgents(agents) {
@@ -194,7 +260,7 @@ function buildConvItem(cid) {
 }
 
 function refreshConvButtons() {
-  for (const li of ui.agents.querySelectorAll("li.a-conv")) {
+  for (const li of [...ui.agents.querySelectorAll("li.a-conv"), ...ui.waiting.querySelectorAll("tr.w-row")]) {
     const on = !!state.watching && state.watching.id === li.dataset.conversationId;
     li.classList.toggle("is-watched", on);
     li.querySelector(".watch-btn").textContent = on ? "监听中" : "监听";
@@ -205,8 +271,11 @@ function refreshConvButtons() {
 
 function takeOver(cid, button) {
   if (button.dataset.confirm !== "1") {
+    const mine = myLoad();
+    const full = !!mine && mine.capacity > 0 && mine.load >= mine.capacity;
     button.dataset.confirm = "1";
-    button.textContent = "确认接管？";
+    button.textContent = full ? "已满，仍接管？" : "确认接管？";
+    button.title = mine ? `您当前接待 ${mine.load}/${mine.capacity}，接管不受上限限制` : button.title;
     setTimeout(() => {
       if (button.dataset.confirm === "1") { delete button.dataset.confirm; button.textContent = "接管"; }
     }, CONFIRM_MS);
@@ -220,11 +289,16 @@ function takeOver(cid, button) {
 }
 
 function handleAssigned(frame) {
-  const id = String(frame.conversation_id);
-  const wasKnown = state.mine.has(id);
-  state.mine.add(id);
-  renderTakeoverBanner();
-  if (!wasKnown && frame.transition) toast("已接管该会话，请到“坐席工作台”继续服务");
+  state.mine.add(String(frame.conversation_id));
+  renderTakeoverBanner(); // the `taken_over` answer says how it went (and the load)
+}
+
+function handleTakenOver(frame) {
+  const load = Number(frame.load) || 0;
+  const cap = Number(frame.capacity) || 0;
+  toast(frame.over_capacity
+    ? `已接管。您当前接待 ${load} 个会话，已超过上限 ${cap}，请到“坐席工作台”服务`
+    : `已接管（您当前接待 ${load}/${cap}），请到“坐席工作台”继续服务`);
 }
 
 function handleClosedMine(frame) {
@@ -262,7 +336,11 @@ function unwatch() {
 
 function handleWatching(frame) {
   const id = String(frame.conversation_id);
-  if (!state.watching || state.watching.id !== id) return;
+  if (!state.watching) { // the page was reloaded: the hub remembered what it watched
+    state.watching = { id, name: "", messages: new Map(), memo: null, ended: false, loading: true };
+    refreshConvButtons();
+  }
+  if (state.watching.id !== id) return;
   const w = state.watching;
   w.loading = false;
   const c = frame.screen_pop && frame.screen_pop.citizen;
@@ -284,8 +362,11 @@ function checkWatchedStillServed() {
   const w = state.watching;
   if (!w || w.loading || !state.board) return;
   const served = (state.board.agents || []).find((a) => (a.conversations || []).map(String).includes(w.id));
-  const ended = !served;
-  w.agent = served ? (served.display_name || served.username) : w.agent;
+  const waiting = (state.board.waiting || []).find((q) => String(q.conversation_id) === w.id);
+  const ended = !served && !waiting;
+  w.served = !!served;
+  w.agent = served ? (served.display_name || served.username) : waiting ? "" : w.agent;
+  if (waiting) w.group = waiting.group || w.group;
   if (ended !== w.ended) { w.ended = ended; renderWatch(false); } else renderWatchTitle();
 }
 
@@ -294,6 +375,7 @@ function renderWatchTitle() {
   if (!w) { ui.watchTitle.textContent = ""; return; }
   const parts = [w.name || `会话 ${shortId(w.id)}`];
   if (w.agent) parts.push(`坐席 ${w.agent}`);
+  else if (!w.ended && w.served === false) parts.push("排队中");
   if (w.group) parts.push(`${w.group}技能组`);
   ui.watchTitle.textContent = parts.join(" · ");
 }
@@ -356,7 +438,8 @@ function buildMsg(m, w) {
 
 function updateWhisperControls() {
   const w = state.watching;
-  const usable = !!w && !w.loading && !w.ended && state.online;
+  // a whisper goes to the serving agent: none while the citizen waits in the queue
+  const usable = !!w && !w.loading && !w.ended && w.served !== false && state.online;
   ui.whisperInput.disabled = !w || w.ended;
   ui.whisperSend.disabled = !usable || ui.whisperInput.value.trim() === "" || ui.whisperInput.value.length > 500;
 }
@@ -391,6 +474,7 @@ function handleFrame(frame) {
     case "message": handleMessage(frame); break;
     case "assigned": handleAssigned(frame); break;
     case "closed": handleClosedMine(frame); break;
+    case "taken_over": handleTakenOver(frame); break;
     case "error": handleError(frame); break;
     default: break; // queue, presence, ack, pong: the 坐席工作台's business
   }
@@ -463,5 +547,6 @@ window.addEventListener("online", () => { if (!state.ws) connect(); });
 renderWatch(true);
 initStaffHeader("/supervisor").then((user) => {
   if (user) me = { username: user.username };
+  renderMyLoad();
 });
 connect();

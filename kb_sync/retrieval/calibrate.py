@@ -1,6 +1,6 @@
 """Fit the scorer's few numbers (``scorer.py``) on one evaluation folder and print them.
 
-    python -m kb_sync.retrieval.calibrate DIR [--wrong 0.075] [--cache FILE]
+    python -m kb_sync.retrieval.calibrate DIR [--wrong 0.075] [--no-cache]
 
 What is fitted, and on what: the ranking weights (one per pair feature, a
 conditional logit over each query's recalled candidates), the confidence model
@@ -16,15 +16,13 @@ other half).  Nothing is keyed by entry id or query text.
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 
-from ..evaluate import load_kb_jsonl, load_queries
-from .embedding import Embedder
+from ..evaluate import cached_embedder, load_kb_jsonl, load_queries, save_embedder
 from .engine import AnswerEngine
 from .features import FEATURE_NAMES
 from .scorer import ANCHOR_QUANTILE, decision_terms
@@ -168,16 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kb_sync.retrieval.calibrate")
     ap.add_argument("dir", type=Path)
     ap.add_argument("--wrong", type=float, default=0.075, help="highest acceptable 'wrong' at the threshold")
-    ap.add_argument("--cache", type=Path, help="pickle of the embedding cache, reused across runs")
+    ap.add_argument("--no-cache", action="store_true", help="do not reuse the on-disk embedding cache")
     args = ap.parse_args(argv)
-    emb = Embedder()
-    if args.cache and args.cache.exists():
-        emb._cache.update(pickle.loads(args.cache.read_bytes()))
+    emb = cached_embedder(not args.no_cache)
     engine = AnswerEngine.build(load_kb_jsonl(args.dir / "kb.jsonl"), emb)
     queries = load_queries(args.dir / "queries.jsonl")
     data = Data(engine, queries)
-    if args.cache:
-        args.cache.write_bytes(pickle.dumps(emb._cache))
+    if not args.no_cache:
+        save_embedder(emb)
     allrows = np.vstack([r for r in data.rows if len(r)])
     mean, std = allrows.mean(0), allrows.std(0) + 1e-9
     everything = np.ones(len(queries), dtype=bool)

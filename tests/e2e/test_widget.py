@@ -224,10 +224,32 @@ async def shot(page: Page, directory: Path, name: str) -> None:
 # ------------------------------------------------------------------------------ with a scripted bot
 
 
+RICH_LINK = "https://zwfw.example.gov.cn/jzz"
+RICH_HTML = (  # as if the server-side sanitiser had let things through: the page must still refuse them
+    f'<p>请登录<a href="{RICH_LINK}">政务服务网</a>在线申请居住证。</p><ul><li>身份证</li></ul>'
+    '<p><img src="/static/flow.png" alt="办理流程"></p>'
+    '<script>window.__pwned = "script"</script><img src="/x.png" alt="坏图" onerror="window.__pwned = \'img\'">'
+    '<a href="javascript:window.__pwned=\'link\'">点我</a>'
+)
+
+
+class RichRasa(FakeRasa):
+    """The scripted Rasa, plus a KB answer with rich text on 富文本."""
+
+    def replies(self, text: str, sender: object) -> tuple[int, object]:
+        if "富文本" in text:
+            meta = {"kb_entry_id": "D900", "kb_score": 0.9, "answer_html": RICH_HTML}
+            plain = f"请登录政务服务网（{RICH_LINK}）在线申请居住证。"
+            custom = {"recipient_id": sender, "custom": {"zwkf_meta": meta}}
+            return 200, [{"recipient_id": sender, "text": plain}, custom]
+        return super().replies(text, sender)
+
+
 @pytest.fixture(scope="module")
 def scripted_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeRasa]]:
-    """A hub whose Rasa is the fake one: it offers quick replies on 按钮 and is slow on 慢."""
-    rasa = FakeRasa(slow_seconds=2.5).start()
+    """A hub whose Rasa is the fake one: it offers quick replies on 按钮, is slow on 慢, and gives
+    a rich KB answer on 富文本."""
+    rasa = RichRasa(slow_seconds=2.5).start()
     tmp = tmp_path_factory.mktemp("scripted-hub")
     env = {"RASA_URL": rasa.url, "ZWKF_CHANNELS__WEB__UPLOAD_DIR": str(tmp / "uploads")}
     hubs = start_channel_hubs(tmp, env, log_name="widget-scripted")
@@ -291,3 +313,31 @@ async def test_typing_quick_replies_and_a_pdf_on_the_chat_page(
     await expect(page.locator("#chat-status")).to_have_attribute("data-owner", "bot")
     titles = page.locator("#chat-messages .msg[data-sender=citizen] .msg-text")
     await expect(titles.filter(has_text="办理居住证")).to_have_count(1)
+
+
+async def test_a_link_in_a_kb_answer_renders_as_a_link_and_nothing_else_gets_through(
+    scripted_hub: tuple[str, FakeRasa], new_context, screenshots: Path
+) -> None:
+    hub_url, _rasa = scripted_hub
+    context = await new_context(hub_url)
+    page = await context.new_page()
+    await page.goto("/chat")
+    await expect(page.locator("#chat-status")).to_have_attribute("data-owner", "bot")
+    await page.locator("#chat-input").fill("富文本的答案")
+    await page.locator("#chat-send").click()
+    answer = page.locator("#chat-messages .msg[data-sender=bot]").filter(has_text="在线申请居住证").last
+    link = answer.get_by_role("link", name="政务服务网")
+    await expect(link).to_have_attribute("href", RICH_LINK)
+    await expect(link).to_have_attribute("target", "_blank")  # opens in a new tab, the chat stays
+    assert "noopener" in (await link.get_attribute("rel") or "")
+    await expect(answer.locator("li")).to_have_text(["身份证"])
+    await expect(answer.locator("img[alt=办理流程]")).to_have_attribute("src", "/static/flow.png")
+    # the page's own check: no script, no event handler, no javascript: link
+    assert await answer.locator("script").count() == 0
+    assert await answer.locator("img[alt=坏图]").get_attribute("onerror") is None
+    await expect(answer.get_by_text("点我")).to_be_visible()
+    assert await answer.locator("a[href^=javascript]").count() == 0
+    await page.wait_for_timeout(300)  # a broken image's onerror would have fired by now
+    assert await page.evaluate("window.__pwned") is None
+    assert await answer.locator("[data-testid=chat-feedback]").count() == 1  # still a KB answer: 👍/👎
+    await shot(page, screenshots, "chat-rich-answer")

@@ -5,7 +5,9 @@ table that runs the hub's own actions)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -488,3 +490,163 @@ async def test_whisper_never_reaches_the_citizen_and_take_over(hub: Hub) -> None
         assert take and take[0]["data"]["take_over"] is True and take[0]["data"]["previous_agent_id"] == a1.id
     finally:
         await hub.bus.stop()
+
+
+# ------------------------------------------------------------------- supervisor: take over, watch
+
+
+async def test_a_supervisor_takes_over_a_waiting_conversation(hub: Hub) -> None:
+    boss = hub.users["super1"]
+    conv = await hub.conversation("v-take-waiting")
+    await _queue(hub, "v-take-waiting")
+    assert (await hub.ownership.state(conv.id)).owner == Owner.QUEUED
+    outcome = await hub.handoff.take_over(conv, boss)
+    state = await hub.ownership.state(conv.id)
+    assert (state.owner, state.agent_id) == (Owner.AGENT, boss.id)
+    assert await hub.ownership.queue_position(conv.id, "综合") is None  # out of the queue
+    assert outcome == {"load": 1, "capacity": hub.handoff.config.capacity, "over_capacity": False}
+    events = await hub.events(conv.id)
+    assert [(e.kind, e.actor, e.data.get("take_over")) for e in events][-1] == ("assign", f"supervisor:{boss.id}", True)
+    texts = [m.text for m in await hub.messages(conv.id)]
+    assert any(boss.display_name in t and "接入" in t for t in texts)  # the citizen hears who took it
+    queue = next(q for q in (await hub.handoff.board())["queues"] if q["group"] == "综合")
+    assert queue["avg_wait_seconds"] is not None  # a wait like any other
+    with pytest.raises(HandoffError) as refused:  # already theirs
+        await hub.handoff.take_over(conv, boss)
+    assert refused.value.code == "bad_field"
+
+
+async def test_take_over_is_not_held_back_by_the_supervisors_capacity_but_accepting_is(hub: Hub) -> None:
+    """A supervisor taking over is deliberate: it goes past their capacity (and says so); the
+    ordinary 接入 from the queue still respects it."""
+    boss = hub.users["super1"]
+    capacity = hub.handoff.config.capacity
+    for index in range(capacity):
+        conv = await hub.conversation(f"v-boss{index}")
+        await _queue(hub, f"v-boss{index}")
+        assert (await hub.handoff.take_over(conv, boss))["over_capacity"] is False
+    extra = await hub.conversation("v-boss-extra")
+    await _queue(hub, "v-boss-extra")
+    with pytest.raises(HandoffError) as refused:
+        await hub.handoff.accept(extra, boss)
+    assert refused.value.code == "at_capacity"
+    assert (await hub.ownership.state(extra.id)).owner == Owner.QUEUED  # the refusal changed nothing
+    outcome = await hub.handoff.take_over(extra, boss)
+    assert outcome == {"load": capacity + 1, "capacity": capacity, "over_capacity": True}
+    assert (await hub.ownership.state(extra.id)).agent_id == boss.id
+
+
+async def test_take_over_of_a_served_conversation_must_find_it_where_the_board_showed_it(hub: Hub) -> None:
+    a1, boss = hub.users["agent1"], hub.users["super1"]
+    conv = await hub.conversation("v-take-served")
+    await _queue(hub, "v-take-served")
+    await hub.handoff.accept(conv, a1)
+    await hub.handoff.take_over(conv, boss)
+    assert await hub.ownership.agent_conversations(a1.id) == set()
+    await hub.handoff.close(conv, boss.id, "resolved", "")
+    with pytest.raises(HandoffError) as refused:  # closed meanwhile: nothing to take
+        await hub.handoff.take_over(conv, boss)
+    assert refused.value.code == "taken"
+
+
+async def test_a_watch_list_lives_in_redis_and_drops_closed_conversations(hub: Hub) -> None:
+    a1, boss = hub.users["agent1"], hub.users["super1"]
+    conv = await hub.conversation("v-watched")
+    other = await hub.conversation("v-watched2")
+    for visitor in ("v-watched", "v-watched2"):
+        await _queue(hub, visitor)
+    await hub.handoff.watch(boss.id, conv.id)
+    await hub.handoff.watch(boss.id, other.id)
+    assert await hub.handoff.watched(boss.id) == sorted([conv.id, other.id])
+    await hub.handoff.watch(boss.id, other.id, on=False)
+    assert await hub.handoff.watched(boss.id) == [conv.id]
+    await hub.handoff.accept(conv, a1)
+    await hub.handoff.close(conv, a1.id, "resolved", "")
+    assert await hub.handoff.watched(boss.id) == []
+
+
+# ------------------------------------------------------------------- the waiting citizen's position
+
+
+class FakeSocket:
+    """A citizen's widget socket: frames in from a queue, frames out collected."""
+
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[str | None] = asyncio.Queue()
+        self.sent: list[dict] = []
+
+    async def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+    def __aiter__(self) -> FakeSocket:
+        return self
+
+    async def __anext__(self) -> str:
+        item = await self.incoming.get()
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    def states(self) -> list[dict]:
+        return [f for f in self.sent if f["type"] == "state"]
+
+
+async def test_waiting_citizens_see_their_position_move_up_one_by_one(hub: Hub) -> None:
+    """Positions are refreshed together (coalesced, one Redis call) but each change still reaches
+    the citizen: 3 → 2 → 1; a citizen not waiting gets no position frames from others' moves."""
+    from channels.web import WebChannel
+
+    async def history(conversation_id: str) -> list[dict]:
+        return []
+
+    web = WebChannel(
+        hub.dispatcher,
+        hub.handoff.state_frame,
+        history,
+        max_frame_chars=4000,
+        max_text_chars=1000,
+        state_frames=hub.handoff.state_frames,
+    )
+    hub.bus.subscribe(web.on_event)
+    await hub.bus.start()
+    sockets = {name: FakeSocket() for name in ("v-pos1", "v-pos2", "v-pos3", "v-bystander")}
+    visitors = {name: str(uuid.uuid4()) for name in sockets}
+    serving = [asyncio.create_task(web.serve(ws)) for ws in sockets.values()]
+    try:
+        for name, ws in sockets.items():
+            ws.incoming.put_nowait(json.dumps({"type": "hello", "visitor_id": visitors[name]}))
+        for ws in sockets.values():
+            await _until(lambda ws=ws: any(f["type"] == "welcome" for f in ws.sent))
+        convs = {}
+        for name in ("v-pos1", "v-pos2", "v-pos3"):
+            convs[name] = await hub.dispatcher.open_conversation("web", visitors[name])
+            await hub.dispatcher.request_human(convs[name], reason="button", announce=True)
+        third = sockets["v-pos3"]
+        await _until(lambda: third.states()[-1]["queue_position"] == 3)
+        a1, a2 = hub.users["agent1"], hub.users["agent2"]
+        await hub.handoff.accept(convs["v-pos1"], a1)
+        await _until(lambda: third.states()[-1]["queue_position"] == 2)
+        await hub.handoff.accept(convs["v-pos2"], a2)
+        await _until(lambda: third.states()[-1]["queue_position"] == 1)
+        positions = [f["queue_position"] for f in third.states() if f["owner"] == "queued"]
+        assert positions == [3, 2, 1]
+        assert all(f["eta_seconds"] for f in third.states() if f["owner"] == "queued")
+        second = [f["queue_position"] for f in sockets["v-pos2"].states() if f["owner"] == "queued"]
+        assert second == [2, 1]
+        assert sockets["v-pos2"].states()[-1]["agent_name"] == a2.display_name
+        bystander = sockets["v-bystander"].states()
+        assert [f["owner"] for f in bystander] == ["bot"]  # its hello only
+    finally:
+        for ws in sockets.values():
+            ws.incoming.put_nowait(None)
+        await asyncio.gather(*serving, return_exceptions=True)
+        await hub.bus.stop()
+
+
+async def _until(check, limit: float = 10.0) -> None:
+    """Wait for something the system does on its own (not a timing assertion)."""
+    deadline = time.monotonic() + limit
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("the system did not get there")
+        await asyncio.sleep(0.02)

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-import yaml
 from sqlalchemy import func, select
 
 from hub.auth import hash_password
-from hub.config import DEFAULT_CONFIG_PATH
 from hub.db import make_engine, make_sessionmaker
 from hub.migrate import upgrade
 from hub.models import Conversation, ConversationEvent, Message, User
@@ -28,9 +26,7 @@ from tests.support import (
     create_postgres_database,
     drop_postgres_database,
     event_kinds,
-    free_port,
-    start_hub,
-    stop_process,
+    start_hubs,
     unique_prefix,
 )
 
@@ -78,27 +74,27 @@ def workers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     database_url = pg_url or f"sqlite:///{tmp / 'hub.db'}"
     upgrade(database_url)
     asyncio.run(_seed_agents(database_url))
-    tree = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
-    tree["handoff"].update({"auto_assign": True, "agent_capacity": CAPACITY})
-    config = tmp / "config.yml"
-    config.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
     prefix = unique_prefix()
     env = {
-        "ZWKF_CONFIG": str(config),
         "DATABASE_URL": database_url,
         "REDIS_URL": TEST_REDIS_URL,
         "RASA_URL": "http://127.0.0.1:9",
         "ZWKF_STORAGE__REDIS_KEY_PREFIX": prefix,
     }
-    hubs = []
+    hubs = None
     try:
-        ports = [free_port(), free_port()]
-        for index, port in enumerate(ports):
-            hubs.append(start_hub(env, port, LOG_DIR / f"handoff-hub{index}-{request.param}.log"))
-        yield Workers([f"http://127.0.0.1:{port}" for port in ports], database_url, prefix)
+        hubs = start_hubs(
+            env,
+            2,
+            LOG_DIR,
+            name=f"handoff-hub-{request.param}-",
+            config={"handoff": {"auto_assign": True, "agent_capacity": CAPACITY}},
+            config_dir=tmp,
+        )
+        yield Workers(hubs.urls, database_url, prefix)
     finally:
-        for hub in hubs:
-            stop_process(hub)
+        if hubs is not None:
+            hubs.stop()
         asyncio.run(_drop_keys(prefix))
         if pg_url:
             drop_postgres_database(pg_url)
@@ -301,3 +297,42 @@ async def test_200_handoffs_on_two_workers_assign_each_once_within_capacity(work
                 await client.__aexit__(None, None, None)
         await redis.aclose()
         await engine.dispose()
+
+
+async def test_a_watch_survives_a_switch_of_worker_and_a_waiting_conversation_is_taken_over(
+    workers: Workers,
+) -> None:
+    """The supervisor watches a waiting citizen from worker 1, their page reconnects to worker 2 and
+    keeps watching without asking again; then they take the conversation over from the queue."""
+    first, second = workers.urls
+    async with ChatClient(second) as citizen:
+        await citizen.send_frame({"type": "human"})
+        await citizen.next_frame("state", where=lambda f: f["owner"] == "queued")
+        conv = citizen.conversation_id
+        async with AgentClient(first, "boss", "pass") as boss:
+            await boss.next_frame("board")
+            await boss.send({"type": "watch", "conversation_id": conv})
+            await _frame(boss, "watching", lambda f: f["conversation_id"] == conv)
+        async with AgentClient(second, "boss", "pass") as boss:
+            resumed = await boss.next_frame("watching", where=lambda f: f["conversation_id"] == conv)
+            assert resumed["group"] == "综合"
+            await citizen.say("我还在等，请问要多久")
+            heard = await boss.next_frame("message", where=lambda f: f.get("watching"))
+            assert heard["message"]["text"] == "我还在等，请问要多久"
+
+            await boss.send({"type": "take_over", "conversation_id": conv})
+            taken = await boss.next_frame("taken_over")
+            assert taken["conversation_id"] == conv and taken["over_capacity"] is False
+            assert taken["capacity"] == CAPACITY
+            await _frame(boss, "assigned", lambda f: f["conversation_id"] == conv)
+            state = await citizen.next_frame("state", where=lambda f: f["owner"] == "agent")
+            assert state["agent_name"] == "班长"
+            await boss.send({"type": "unwatch", "conversation_id": conv})
+            await boss.send({"type": "ping"})
+            await boss.next_frame("pong")  # the unwatch was handled
+        async with AgentClient(first, "boss", "pass") as boss:
+            await boss.next_frame("board")
+            await boss.send({"type": "ping"})
+            await boss.next_frame("pong")
+            assert not [f for f in boss.frames if f["type"] == "watching"]  # unwatched stays unwatched
+    assert (await event_kinds(workers.database_url, conv))[-1] == "assign"

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from pathlib import Path
 
 import httpx
+import pytest
+import redis.asyncio as aioredis
 
+from bot import training
+from bot.retrain import RetrainJobs
 from bot.training import training_hash
 from hub.config import load_settings
 from hub.seed import published_questions
 from tests.conftest import RunningSystem
-from tests.support import ChatClient
+from tests.support import ChatClient, free_port
 
 
 async def _login(base_url: str, username: str, password: str) -> httpx.AsyncClient:
@@ -81,3 +87,57 @@ async def test_retrain_swaps_the_model_without_dropping_a_conversation(system: R
     finally:
         for client in (anonymous, agent, editor, other):
             await client.aclose()
+
+
+async def test_retrain_shows_training_progress_and_each_rasa_nodes_result(
+    system: RunningSystem, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A real `rasa train` (the KB gained a question, so nothing is cached): the KB page's
+    GET /api/kb/retrain shows DIET's epochs advancing; with two Rasa nodes configured, the
+    live one gets the new model and the one that is down is reported by name."""
+    settings = load_settings().with_overrides({"storage.database_url": system.database_url})
+    questions = [*await published_questions(settings), f"测试进度的新问题{uuid.uuid4().hex[:8]}怎么办理"]
+    async with httpx.AsyncClient(base_url=system.rasa_url, timeout=30) as rasa:
+        original = (await rasa.get("/status")).json()["model_file"]
+    original_path = training.cache_dir() / original
+    assert original_path.exists()
+    monkeypatch.setenv("ZWKF_CACHE_DIR", str(tmp_path))  # a fresh model cache: this run must train
+
+    down = f"http://127.0.0.1:{free_port()}"
+    redis = aioredis.from_url(system.redis_url, decode_responses=True)
+    jobs = RetrainJobs(redis, system.prefix, [system.rasa_url, down])
+    editor = await _login(system.hub_url, "editor1", "editor1pass")
+    try:
+        state, token = await jobs.start("editor1")
+
+        async def collect() -> list[str]:
+            return questions
+
+        job = asyncio.create_task(jobs.run(state, token, collect))
+        seen: list[dict] = []
+        while not job.done():
+            seen.append((await editor.get("/api/kb/retrain")).json())  # what the KB page shows
+            await asyncio.sleep(0.5)
+        final = await job
+        seen.append((await editor.get("/api/kb/retrain")).json())
+
+        percents = [s["percent"] for s in seen]
+        assert percents == sorted(percents), percents
+        epochs = [s["train"] for s in seen if s["stage"] == "training" and s.get("train", {}).get("epochs")]
+        assert epochs, [s.get("message") for s in seen]
+        assert any(0 < t["epoch"] < t["epochs"] for t in epochs), epochs
+        assert all(t["step"] == "DIETClassifier" and t["step_label"] == "训练意图分类模型" for t in epochs)
+        assert any("轮" in s["message"] and 2 < s["percent"] < 92 for s in seen if s["stage"] == "training")
+
+        assert final["stage"] == "failed" and seen[-1]["stage"] == "failed"
+        live, dead = seen[-1]["nodes"]
+        assert live == {"url": system.rasa_url, "ok": True, "swapped": True, "message": "已加载新模型"}
+        assert dead["url"] == down and dead["ok"] is False and "无法连接" in dead["message"]
+        assert "2 个机器人节点中有 1 个未能加载新模型" in seen[-1]["message"] and down in seen[-1]["message"]
+        async with httpx.AsyncClient(base_url=system.rasa_url, timeout=30) as rasa:
+            assert (await rasa.get("/status")).json()["model_file"] == f"{final['hash']}.tar.gz"
+    finally:
+        async with httpx.AsyncClient(base_url=system.rasa_url, timeout=300) as rasa:  # the other tests' model
+            await rasa.put("/model", json={"model_file": str(original_path)})
+        await editor.aclose()
+        await redis.aclose()

