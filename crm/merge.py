@@ -10,7 +10,7 @@ target that belongs to a profile's history. Agents propose a merge; supervisors 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -35,6 +35,7 @@ class MergeResult:
     merged_id: int
     moved: dict[str, int]
     filled: list[str]
+    open_conversation_ids: list[str] = field(default_factory=list)  # their live state names the old profile
 
     def to_json(self) -> dict[str, Any]:
         return {"keep_id": self.keep_id, "merged_id": self.merged_id, "moved": self.moved, "filled": self.filled}
@@ -80,6 +81,9 @@ class CitizenMerger:
         async with self._sessions() as session, session.begin():
             keep, other = await _pair(session, keep_id, merge_id, lock=True)
             moved: dict[str, int] = {}
+            open_ids = list((await session.execute(
+                select(Conversation.id).where(Conversation.citizen_id == merge_id, Conversation.status == "open")
+            )).scalars())
             for name, model in (
                 ("identities", CitizenIdentity), ("conversations", Conversation), ("tickets", Ticket),
                 ("csat", CsatRating),
@@ -106,7 +110,7 @@ class CitizenMerger:
             data = {"kept": keep_id, "merged": merge_id, "moved": moved, "filled": filled, "reason": reason}
             session.add(AuditLog(user_id=user_id, action="merge_citizen", target=f"citizen:{keep_id}", data=data))
             session.add(AuditLog(user_id=user_id, action="merged_into", target=f"citizen:{merge_id}", data=data))
-        return MergeResult(keep_id, merge_id, moved, filled)
+        return MergeResult(keep_id, merge_id, moved, filled, open_ids)
 
     async def propose(self, keep_id: int, merge_id: int, *, user_id: int | None, reason: str = "") -> None:
         """An agent's proposal: an audit row a supervisor later confirms or refuses."""
@@ -182,10 +186,10 @@ class CitizenMerger:
 def _fill(keep: Citizen, other: Citizen) -> list[str]:
     """Complete the survivor from the other profile; the survivor's own values win."""
     filled = []
-    for field in ("name", "phone", "id_number", "address"):
-        if not getattr(keep, field) and getattr(other, field):
-            setattr(keep, field, getattr(other, field))
-            filled.append(field)
+    for name in ("name", "phone", "id_number", "address"):
+        if not getattr(keep, name) and getattr(other, name):
+            setattr(keep, name, getattr(other, name))
+            filled.append(name)
     tags = sorted(set(keep.tags or []) | set(other.tags or []))
     if tags != sorted(keep.tags or []):
         keep.tags = tags

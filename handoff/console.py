@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_REPLY_CHARS = 2000
 ASSIST_K = 3
 ASSIST_MIN_SCORE = 0.02  # calibrated confidence below which a KB entry is noise, not a suggestion
+SCREEN_POPS_AT_ONCE = 8  # screen-pops this worker builds together (each reads ~5 rows at once)
 FIXED_CACHE = 10_000  # conversations whose fixed fields this worker remembers
 TYPING_THROTTLE_SECONDS = 2.0  # an agent's typing reaches the citizen at most this often
 TEXT_KINDS = (None, "text", "voice")  # what a KB answer can be suggested for (not images, files …)
@@ -78,6 +79,7 @@ class AgentConsole:
         self._hub = hub
         self._audit_screen_pop = audit_screen_pop
         self._audits: set[asyncio.Task[None]] = set()
+        self._building = asyncio.Semaphore(SCREEN_POPS_AT_ONCE)
         self._fixed: dict[str, ConversationView] = {}  # conversation id → its record (fixed fields only)
         self._suggest = suggest
         self._typing_at: dict[tuple[int, str], float] = {}
@@ -194,7 +196,10 @@ class AgentConsole:
             agent_id = event.get("agent_id")
             if event.get("owner") == "agent" and agent_id is not None and int(agent_id) in self._sockets:
                 # the screen-pop, on whichever worker holds the agent's socket (manual, auto, transfer)
-                self._post(int(agent_id), functools.partial(self._assigned_for, int(agent_id), event))
+                # built at once (beside the agent's other screen-pops), sent in the outbox's order
+                building = asyncio.create_task(self._build_assigned(int(agent_id), event))
+                building.add_done_callback(_retrieved)  # a socket gone meanwhile never awaits it
+                self._post(int(agent_id), functools.partial(self._assigned_for, int(agent_id), building))
         elif kind == "whisper" and event.get("agent_id") is not None:
             frame = json.dumps({"type": "message", "message": event["message"]}, ensure_ascii=False)
             self._post(int(event["agent_id"]), frame)
@@ -206,16 +211,21 @@ class AgentConsole:
                 self._post(agent_id, json.dumps({"type": "presence", "status": event["status"]}))
             self._board_changed()
 
-    async def _assigned_for(self, agent_id: int, event: dict[str, Any]) -> None:
+    async def _build_assigned(self, agent_id: int, event: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        found = await self._handoff.user(agent_id)
+        user = _Viewer(agent_id, found[2] if found else "agent")
+        async with self._building:  # a burst of assignments does not take every database connection
+            assigned = await self._assigned_frame(event["conversation_id"], user)
+        assigned["transition"] = event.get("transition")
+        assigned["auto"] = bool((event.get("data") or {}).get("auto"))
+        return user, assigned
+
+    async def _assigned_for(self, agent_id: int, building: asyncio.Task[tuple[Any, dict[str, Any]]]) -> None:
         """The screen-pop of a conversation that has just reached this agent: sent from here (in
         the agent's outbox order), then its audit row is written, then 智能推荐 follows in its
         own `assist` frame (neither delays the screen-pop)."""
-        found = await self._handoff.user(agent_id)
-        user = _Viewer(agent_id, found[2] if found else "agent")
-        conversation_id = event["conversation_id"]
-        assigned = await self._assigned_frame(conversation_id, user)
-        assigned["transition"] = event.get("transition")
-        assigned["auto"] = bool((event.get("data") or {}).get("auto"))
+        user, assigned = await building
+        conversation_id = assigned["conversation_id"]
         await self._send_to(agent_id, json.dumps(assigned, ensure_ascii=False, default=str))
         self._audit_later(conversation_id, user, assigned)
         source = _last_suggestible(assigned["transcript"])
@@ -554,6 +564,12 @@ class AgentConsole:
                 {"type": "ack", "client_id": data.get("client_id"), "message": message.to_json()}, ensure_ascii=False
             )
         )
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Mark a task's outcome seen (its awaiter reports failures; nobody else must)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _last_suggestible(transcript: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -310,13 +310,29 @@ class Handoff:
             return "keyword"
         if self.config.anger_words.find(text):
             return "anger"
-        if self.config.flagged_tags:
-            first = await self.redis.hsetnx(self.keys.conversation(conversation.id), "flag_checked", 1)
-            if first:
-                citizen = await self.citizens.get(conversation.citizen_id)
-                if citizen and self.config.flagged_tags.intersection(citizen.tags or []):
-                    return "flagged_citizen"
+        # once per conversation: a citizen marked 重点关注 in the CRM, or carrying a flagged tag
+        first = await self.redis.hsetnx(self.keys.conversation(conversation.id), "flag_checked", 1)
+        if first:
+            citizen = await self.citizens.get(conversation.citizen_id)
+            if citizen and (
+                getattr(citizen, "flagged", False) or self.config.flagged_tags.intersection(citizen.tags or [])
+            ):
+                return "flagged_citizen"
         return None
+
+    async def citizen_merged(self, keep_id: int, merged_id: int, open_conversation_ids: list[str]) -> None:
+        """After a CRM merge: live conversations and last-agent routing follow the surviving profile."""
+        keys = [self.keys.conversation(conversation_id) for conversation_id in open_conversation_ids]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.exists(key)
+            live = [key for key, exists in zip(keys, await pipe.execute(), strict=True) if exists]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in live:
+                pipe.hset(key, "citizen_id", keep_id)
+                pipe.hdel(key, "view")  # the dispatcher's cached conversation view (hub/open_conversations.py)
+            pipe.copy(self._k(f"handoff:last_agent:{merged_id}"), self._k(f"handoff:last_agent:{keep_id}"))
+            await pipe.execute()
 
     # ------------------------------------------------------------------ assignment
     async def drain(self, group_name: str) -> int:

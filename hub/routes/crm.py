@@ -33,6 +33,7 @@ from crm import (
     CitizenImporter,
     CitizenMerger,
     MergeError,
+    MergeResult,
     ProfileError,
     TicketDesk,
     TicketError,
@@ -164,6 +165,15 @@ async def citizen_audit(request: Request, citizen_id: int) -> HTTPResponse:
 # ---------------------------------------------------------------------------- merging
 
 
+async def _merge(
+    request: Request, merger: CitizenMerger, keep_id: int, merge_id: int, *, user_id: int, reason: str
+) -> MergeResult:
+    """Merge the records, then let live conversations and routing follow the surviving profile."""
+    result = await merger.merge(keep_id, merge_id, user_id=user_id, reason=reason)
+    await _services(request).dispatcher.handoff.citizen_merged(keep_id, merge_id, result.open_conversation_ids)
+    return result
+
+
 @bp.post("/api/crm/merges")
 async def merge_citizens(request: Request) -> HTTPResponse:
     user = await _staff(request, EDITORS, "无权合并客户。")
@@ -179,7 +189,7 @@ async def merge_citizens(request: Request) -> HTTPResponse:
                  "keep_id": keep_id, "merge_id": merge_id},
                 status=202,
             )
-        result = await merger.merge(keep_id, merge_id, user_id=user.id, reason=reason)
+        result = await _merge(request, merger, keep_id, merge_id, user_id=user.id, reason=reason)
     except MergeError as problem:
         return _problem(problem)
     return response.json({"merged": True, **result.to_json()})
@@ -205,7 +215,8 @@ async def decide_proposal(request: Request, proposal_id: int, decision: str) -> 
         if decision == "refuse":
             await merger.refuse(proposal_id, user_id=user.id)
             return response.json({"refused": True})
-        result = await merger.merge(keep_id, merge_id, user_id=user.id, reason=reason or f"合并申请 #{proposal_id}")
+        result = await _merge(request, merger, keep_id, merge_id, user_id=user.id,
+                              reason=reason or f"合并申请 #{proposal_id}")
     except MergeError as problem:
         return _problem(problem)
     return response.json({"merged": True, **result.to_json()})

@@ -5,7 +5,6 @@
   long waiters are offered 留言, waiting conversations are auto-assigned);
 - `GET /api/handoff/board` — the supervisor board (queues, waits, agents' states and loads);
 - `GET /api/handoff/agents` — agents' presence and load (for a transfer dialog);
-- `GET /api/handoff/tickets?status=open` — 留言 tickets (agents, supervisors);
 - `GET /api/handoff/canned?q=&conversation_id=` — 快捷回复 (shared + mine), searched by shortcut,
   title or text; with a conversation of mine, each carries `rendered` (variables filled in);
   `POST /api/handoff/canned`, `PUT|DELETE /api/handoff/canned/<id>` — shared ones by supervisors
@@ -19,12 +18,10 @@ import contextlib
 
 from sanic import Blueprint, Request, Sanic, response
 from sanic.response import HTTPResponse
-from sqlalchemy import select
 
 from handoff import CannedError, CannedStore, Owner, render_canned
 from hub.app import current_user, error
 from hub.auth import StaffUser
-from hub.models import Ticket
 
 bp = Blueprint("handoff")
 
@@ -65,39 +62,6 @@ async def agents(request: Request) -> HTTPResponse:
         return error(403, "无权查看坐席状态。", "forbidden")
     handoff = request.app.ctx.services.dispatcher.handoff
     return response.json({"items": await handoff.agents(), "groups": sorted(handoff.config.groups)})
-
-
-@bp.get("/api/handoff/tickets")
-async def tickets(request: Request) -> HTTPResponse:
-    user = await current_user(request)
-    if user is None:
-        return error(401, "请先登录。", "login_required")
-    if not user.may(*STAFF):
-        return error(403, "无权查看工单。", "forbidden")
-    status = request.args.get("status", "open")
-    if status not in ("open", "closed", "all"):
-        return error(400, "状态只能是 open、closed 或 all。", "bad_status")
-    query = select(Ticket).order_by(Ticket.due_at).limit(500)
-    if status != "all":
-        query = query.where(Ticket.status == status)
-    async with request.app.ctx.services.sessions() as session:
-        rows = (await session.execute(query)).scalars().all()
-    items = [
-        {
-            "id": t.id,
-            "citizen_id": t.citizen_id,
-            "conversation_id": t.conversation_id,
-            "title": t.title,
-            "body": t.body,
-            "status": t.status,
-            "group": t.group,
-            "assignee_id": t.assignee_id,
-            "due_at": t.due_at.isoformat(),
-            "created_at": t.created_at.isoformat(),
-        }
-        for t in rows
-    ]
-    return response.json({"items": items, "total": len(items)})
 
 
 # ------------------------------------------------------------------------------ 快捷回复

@@ -1,7 +1,7 @@
 // Agent console: speaks the /ws/agent protocol (docs/design.md, "Agent console WebSocket").
 import {
   scheduleReconnect,
-  showToast, sendJson, wsUrl, uuid, el, formatTime, formatDateTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader, toMillis,
+  showToast, sendJson, wsUrl, uuid, el, formatTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader, toMillis,
 } from "/static/common.js";
 
 const MAX_LEN = 2000; // the hub's limit for agent replies (handoff.console.MAX_REPLY_CHARS)
@@ -671,77 +671,16 @@ function updateReplyControls() {
   ui.transferBtn.disabled = !usable || !state.online;
 }
 
-function valueOrUnknown(v) {
-  if (v === null || v === undefined || (typeof v === "string" && v.trim() === "")) {
-    return el("span", { class: "unknown", text: "未知" });
-  }
-  return String(v);
-}
-
 function renderScreenPop(conv) {
   const pop = ui.pop;
-  // the CRM's panel (hub/static/crm_panel.js): profile form, 合并客户, tickets, history
-  if (conv && window.crmPanel) {
+  if (conv) {
+    // the CRM's panel (hub/static/crm_panel.js): profile form, 合并客户, tickets, history
     window.crmPanel.render(pop, conv);
     return;
   }
   pop.textContent = "";
-  pop.append(el("h2", { class: "panel-title" }, "客户信息"));
-  if (!conv) {
-    pop.append(el("p", { class: "empty", text: "接入会话后显示客户信息" }));
-    return;
-  }
-  const sp = conv.screenPop || {};
-  const c = sp.citizen || {};
-  const tags = Array.isArray(c.tags) ? c.tags.filter(Boolean) : [];
-  const fields = [
-    ["姓名", c.name, "pop-name"],
-    ["电话", c.phone, "pop-phone"],
-    ["渠道", c.channel ? channelLabel(c.channel) : null, "pop-channel"],
-    ["访客编号", c.visitor_id, "pop-visitor"],
-    ["客户编号", c.id, "pop-id"],
-  ];
-  const dl = el("dl", { class: "pop-fields" });
-  for (const [label, value, testid] of fields) {
-    dl.append(el("dt", null, label), el("dd", { "data-testid": testid }, valueOrUnknown(value)));
-  }
-  dl.append(el("dt", null, "标签"), el("dd", { "data-testid": "pop-tags" },
-    tags.length ? el("span", { class: "pop-tags" }, ...tags.map((tg) => el("span", { class: "tag", text: String(tg) })))
-      : el("span", { class: "unknown", text: "暂无" })));
-  pop.append(el("section", { class: "pop-section" }, dl));
-
-  const prev = Array.isArray(sp.previous_conversations) ? sp.previous_conversations : [];
-  const prevList = el("ul", { class: "pop-list", "data-testid": "pop-history" });
-  for (const p of prev) {
-    prevList.append(el("li", null,
-      el("div", { class: "pl-head" },
-        el("span", { text: formatDateTime(p.started_at) || "时间未知" }),
-        el("span", { class: "tag tag-gray", text: channelLabel(p.channel) })),
-      el("div", { class: "pl-body", text: p.summary || "（无摘要）" })));
-  }
-  pop.append(el("section", { class: "pop-section" },
-    el("h3", null, `历史会话（${prev.length}）`),
-    prev.length ? prevList : el("p", { class: "muted", text: "暂无历史会话" })));
-
-  const tickets = Array.isArray(sp.open_tickets) ? sp.open_tickets : [];
-  const tList = el("ul", { class: "pop-list", "data-testid": "pop-tickets" });
-  for (const tk of tickets) {
-    const title = typeof tk === "string" ? tk : (tk.title || tk.subject || tk.summary || `工单 ${tk.id ?? ""}`);
-    tList.append(el("li", null,
-      el("div", { class: "pl-head" },
-        tk && tk.id != null ? el("span", { text: `#${tk.id}` }) : null,
-        tk && tk.status ? el("span", { class: "tag tag-orange", text: ticketStatus(tk.status) }) : null,
-        tk && tk.created_at ? el("span", { text: formatDateTime(tk.created_at) }) : null),
-      el("div", { class: "pl-body", text: title })));
-  }
-  pop.append(el("section", { class: "pop-section" },
-    el("h3", null, `未完结工单（${tickets.length}）`),
-    tickets.length ? tList : el("p", { class: "muted", text: "暂无工单" })));
-}
-
-function ticketStatus(s) {
-  const map = { open: "待处理", pending: "处理中", in_progress: "处理中", processing: "处理中", resolved: "已解决", closed: "已关闭" };
-  return map[s] || String(s);
+  pop.append(el("h2", { class: "panel-title" }, "客户信息"),
+    el("p", { class: "empty", text: "接入会话后显示客户信息" }));
 }
 
 /* ------------------------------------------------------------------ actions */

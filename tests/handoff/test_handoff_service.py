@@ -71,6 +71,28 @@ async def test_a_flagged_citizen_is_handed_off_on_the_first_message_only(hub: Hu
     assert hub.rasa.asked == ["居住证怎么办"]
 
 
+async def test_a_citizen_marked_for_attention_in_the_crm_is_handed_off(hub: Hub) -> None:
+    conv = await hub.conversation("v-marked")
+    await hub.citizens.update(conv.citizen_id, flagged=True)  # 重点关注 ticked in 客户信息
+    await hub.citizen_writes("v-marked", "你好")
+    assert (await hub.ownership.state(conv.id)).owner == Owner.QUEUED
+    assert (await hub.events(conv.id))[0].data["reason"] == "flagged_citizen"
+    assert hub.rasa.asked == []
+
+
+async def test_after_a_crm_merge_live_state_and_last_agent_follow_the_survivor(hub: Hub) -> None:
+    conv = await hub.conversation("v-merge-old")
+    keep = await hub.conversation("v-merge-keep")
+    await hub.citizen_writes("v-merge-old", "你好")
+    key = hub.keys.conversation(conv.id)
+    assert await hub.redis.hget(key, "citizen_id") in (None, str(conv.citizen_id))
+    await hub.redis.set(hub.keys.prefix + f"handoff:last_agent:{conv.citizen_id}", 7)
+    await hub.handoff.citizen_merged(keep.citizen_id, conv.citizen_id, [conv.id, "no-such-conversation"])
+    assert await hub.redis.hget(key, "citizen_id") == str(keep.citizen_id)
+    assert await hub.redis.get(hub.keys.prefix + f"handoff:last_agent:{keep.citizen_id}") == "7"
+    assert not await hub.redis.exists(hub.keys.conversation("no-such-conversation"))  # nothing half-made
+
+
 async def test_an_untagged_citizen_goes_to_the_bot(hub: Hub) -> None:
     conv = await hub.citizen_writes("v-plain", "你好")
     assert (await hub.ownership.state(conv.id)).owner == Owner.BOT
