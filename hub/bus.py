@@ -7,6 +7,7 @@ holds the socket. Nothing here is the record of anything: the database is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_SECONDS = 2.0
 
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -61,8 +64,23 @@ class EventBus:
                         except Exception:  # one bad socket must not stop the others
                             log.exception("event handler failed for %s", event.get("kind"))
             except asyncio.CancelledError:
-                await pubsub.aclose()
+                await _close(pubsub)
                 raise
             except Exception:
                 log.exception("event bus connection lost; resubscribing")
+                await _close(pubsub)
                 await asyncio.sleep(0.5)
+
+
+async def _close(pubsub: Any) -> None:
+    """Close a subscription without ever hanging a worker's shutdown.
+
+    redis-py's `PubSub.aclose()` can wait forever on the socket's `wait_closed()`
+    (redis/redis-py#3941): bounded here, then the connection is dropped without waiting."""
+    try:
+        await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT_SECONDS)
+    except Exception:
+        connection = getattr(pubsub, "connection", None)
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -328,3 +329,34 @@ async def event_kinds(database_url: str, conversation_id: str) -> list[str]:
             return list((await conn.execute(statement)).scalars().all())
     finally:
         await engine.dispose()
+
+
+# ---------------------------------------------------------------------------- spreadsheets
+
+
+def xlsx_bytes(columns: list[str], rows: list[list[object]]) -> bytes:
+    """An .xlsx file as an editor would upload it: a header row, then the rows (built with
+    openpyxl directly, not with the hub's own writer under test)."""
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(columns)
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def wait_for_import(client: Any, url: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll an import job's progress URL (as the page does) until it is done or failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state: dict[str, Any] = (await client.get(url)).json()
+        if state["state"] in ("done", "failed"):
+            return state
+        await asyncio.sleep(0.2)
+    raise TimeoutError(url)

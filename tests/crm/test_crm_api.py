@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from openpyxl import Workbook
 from sqlalchemy import select, update
 
 from crm import CitizenDirectory
@@ -20,7 +16,7 @@ from crm.transfer import COLUMNS
 from hub.db import make_engine, make_sessionmaker
 from hub.models import AuditLog, Ticket, User
 from tests.conftest import RunningSystem
-from tests.support import ChatClient
+from tests.support import ChatClient, wait_for_import, xlsx_bytes
 
 GOOD_ID = "11010519491231002X"
 XLSX = "application/octet-stream"
@@ -215,24 +211,11 @@ async def test_tickets_from_the_console_and_from_left_messages_with_the_sla(
 
 
 def _xlsx(rows: list[list[object]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    sheet.append(COLUMNS)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(COLUMNS, rows)
 
 
 async def _wait_import(client: httpx.AsyncClient, job_id: str) -> dict:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        state = (await client.get(f"/api/crm/imports/{job_id}")).json()
-        if state["state"] in ("done", "failed"):
-            return state
-        await asyncio.sleep(0.2)
-    raise TimeoutError(job_id)
+    return await wait_for_import(client, f"/api/crm/imports/{job_id}")
 
 
 async def test_import_and_export_of_citizen_records_over_http(

@@ -1,16 +1,13 @@
 """CRM records on SQLite and PostgreSQL: merging keeps all history, the ticket SLA, and
 all-or-nothing citizen import/export."""
-
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +31,7 @@ from hub.db import make_engine, make_sessionmaker
 from hub.migrate import upgrade
 from hub.models import AuditLog, Citizen, CitizenIdentity, CsatRating, Ticket, TicketEvent, User
 from hub.spreadsheet import SpreadsheetError
+from tests.support import xlsx_bytes
 
 GOOD_ID = "11010519491231002X"  # GB 11643's own example
 
@@ -251,14 +249,7 @@ async def test_left_message_tickets_get_the_sla_and_bad_ticket_input_is_refused(
 
 
 def _xlsx(rows: list[list[object]], columns: list[str] = COLUMNS) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    sheet.append(columns)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(columns, rows)
 
 
 def _people(n: int) -> list[list[object]]:

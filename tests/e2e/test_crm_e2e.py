@@ -4,14 +4,12 @@ a 工单 from the console, and the 工单 page shows that ticket highlighted onc
 
 from __future__ import annotations
 
-import io
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
 from playwright.async_api import Page, expect
 from sqlalchemy import update
 
@@ -20,7 +18,7 @@ from crm.transfer import COLUMNS
 from hub.db import make_engine, make_sessionmaker
 from hub.models import Ticket
 from tests.conftest import RunningSystem
-from tests.support import ChatClient
+from tests.support import ChatClient, xlsx_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -123,14 +121,7 @@ async def test_agent_fills_in_a_profile_and_the_tickets_page_flags_an_overdue_ti
 
 
 def _upload(rows: list[list[object]]) -> dict:
-    book = Workbook()
-    sheet = book.active
-    sheet.append(COLUMNS)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return {"name": "客户.xlsx", "mimeType": "application/octet-stream", "buffer": out.getvalue()}
+    return {"name": "客户.xlsx", "mimeType": "application/octet-stream", "buffer": xlsx_bytes(COLUMNS, rows)}
 
 
 async def test_an_agent_proposes_a_merge_and_a_supervisor_confirms_it_and_imports_records(

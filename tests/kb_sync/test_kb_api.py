@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from openpyxl import Workbook
 
 from kb_sync.transfer import COLUMNS
 from tests.conftest import RunningSystem
-from tests.support import ChatClient
+from tests.support import ChatClient, wait_for_import, xlsx_bytes
 
 
 async def _login(base_url: str, username: str, password: str) -> httpx.AsyncClient:
@@ -32,24 +29,11 @@ async def editor(system: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _xlsx(rows: list[list[str]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    sheet.append(COLUMNS)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(COLUMNS, rows)
 
 
 async def _wait_import(client: httpx.AsyncClient, job_id: str) -> dict:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        state = (await client.get(f"/api/kb/imports/{job_id}")).json()
-        if state["state"] in ("done", "failed"):
-            return state
-        await asyncio.sleep(0.2)
-    raise TimeoutError(job_id)
+    return await wait_for_import(client, f"/api/kb/imports/{job_id}", timeout=30)
 
 
 async def test_the_api_is_for_kb_editors_only(system: RunningSystem, editor: httpx.AsyncClient) -> None:

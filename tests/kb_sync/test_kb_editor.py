@@ -1,9 +1,7 @@
 """The KB editor's service layer on real SQLite and PostgreSQL with real Redis: versions and
 rollback, the branch tree, import/export, 未解决问题, preview and publishing to every worker."""
-
 from __future__ import annotations
 
-import io
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +22,7 @@ from kb_sync.sanitize import sanitize_html
 from kb_sync.store import KbError
 from kb_sync.transfer import COLUMNS, KbImporter, export_entries, parse_table
 from kb_sync.unanswered import collect, group_questions, mark_resolved, record_feedback
+from tests.support import xlsx_bytes
 
 EDITOR = "王编辑"
 
@@ -163,14 +161,7 @@ async def test_branch_tree_and_delete_refusal(store: KbStore) -> None:
 
 
 def _xlsx(rows: list[list[object]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    sheet.append(COLUMNS)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(COLUMNS, rows)
 
 
 def _generated_rows(n: int) -> list[list[object]]:
