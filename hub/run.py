@@ -73,6 +73,7 @@ def main() -> int:
         print(f"  坐席工作台 (agent console): {base}/agent   (demo: agent1 / agent1pass)", flush=True)
         print(f"  知识库 (KB editor):        {base}/kb      (demo: editor1 / editor1pass)", flush=True)
         print(f"  班长看板 (supervisor):     {base}/supervisor (demo: super1 / super1pass)", flush=True)
+        print(f"  工单 (tickets):            {base}/tickets  (agents and supervisors)", flush=True)
         print(f"  Rasa server:               {rasa_url}   logs: var/log/", flush=True)
         while hub.poll() is None and rasa.poll() is None:
             time.sleep(1)
