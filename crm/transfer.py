@@ -86,21 +86,13 @@ def validate_citizen_rows(
             if key == "name" and not raw["name"].strip():
                 continue
             reasons.append(f"{FIELD_LABELS.get(key, key)}：{reason.rstrip('。')}")
-        phone, id_number = cleaned.get("phone"), cleaned.get("id_number")
-        if phone:
-            if phone in seen_phone:
-                reasons.append(f"电话与第 {seen_phone[phone]} 行重复")
-            elif phone in existing_phones:
-                reasons.append(f"电话已属于客户 #{existing_phones[phone]}")
-            else:
-                seen_phone[phone] = number
-        if id_number:
-            if id_number in seen_id:
-                reasons.append(f"身份证号与第 {seen_id[id_number]} 行重复")
-            elif id_number in existing_ids:
-                reasons.append(f"身份证号已属于客户 #{existing_ids[id_number]}")
-            else:
-                seen_id[id_number] = number
+        for label, value, seen, existing in (
+            ("电话", cleaned.get("phone"), seen_phone, existing_phones),
+            ("身份证号", cleaned.get("id_number"), seen_id, existing_ids),
+        ):
+            clash = _duplicate(label, value, number, seen, existing)
+            if clash:
+                reasons.append(clash)
         if reasons:
             errors.append(RowError(number, "；".join(reasons)))
             continue
@@ -197,3 +189,16 @@ async def all_citizens(sessions: async_sessionmaker[AsyncSession]) -> list[Citiz
             )
         ).scalars().all()
     return [view_of(row, []) for row in rows]
+
+
+def _duplicate(label: str, value: Any, row: int, seen: dict[Any, int], existing: dict[Any, int]) -> str | None:
+    """Why a phone or ID number cannot be imported again (an earlier row, or a profile has it); else
+    remember it for the rows that follow."""
+    if not value:
+        return None
+    if value in seen:
+        return f"{label}与第 {seen[value]} 行重复"
+    if value in existing:
+        return f"{label}已属于客户 #{existing[value]}"
+    seen[value] = row
+    return None
