@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,10 @@ from hub.dispatch import Dispatcher
 from hub.keepalive_http import KeepAliveTransport
 from hub.redis_client import Keys, make_redis
 from kb_sync import AnswerService, KbStore
+
+log = logging.getLogger(__name__)
+
+CLOSE_STEP_SECONDS = 5.0
 
 
 @dataclass
@@ -46,11 +52,19 @@ class Services:
     console: AgentConsole
 
     async def close(self) -> None:
-        await self.dispatcher.aclose()  # the unanswered-message heartbeat and sweeper (hub.recovery)
-        await self.bus.stop()
-        await self.rasa.aclose()
-        await self.redis.aclose()
-        await self.engine.dispose()
+        """Release everything; a step that does not finish in time is logged and skipped, so that a
+        worker's shutdown never hangs (a stuck socket close must not keep a restart waiting)."""
+        for name, step in (
+            ("recovery", self.dispatcher.aclose),  # the unanswered-message heartbeat and sweeper
+            ("event bus", self.bus.stop),
+            ("rasa client", self.rasa.aclose),
+            ("redis", self.redis.aclose),
+            ("database", self.engine.dispose),
+        ):
+            try:
+                await asyncio.wait_for(step(), CLOSE_STEP_SECONDS)
+            except TimeoutError:
+                log.warning("closing the %s took over %s s; going on without it", name, CLOSE_STEP_SECONDS)
 
 
 def rasa_http(settings: Settings) -> httpx.AsyncClient:

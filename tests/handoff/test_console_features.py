@@ -175,9 +175,8 @@ async def rig(settings: Settings, redis_client: aioredis.Redis) -> AsyncIterator
     finally:
         for task in made.tasks:
             task.cancel()
-        for task in made.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # bounded: a console task that outlives its cancellation must not hang the run
+        await asyncio.wait(made.tasks, timeout=10) if made.tasks else None
         await services.close()
 
 
