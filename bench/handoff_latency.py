@@ -9,7 +9,10 @@ answers `--reply-after` seconds later. Measured:
   reply:   the agent's `reply` frame sent → that message frame on the citizen's socket
            (target p99 ≤ 20 ms).
 
-Every socket has its own reader that stamps frames as they arrive. `--burst` is the stress
+Every socket has its own reader that stamps frames as they arrive. Also printed: the CPU the
+two workers and this client (500 sockets and 50 agents in one process, on the same cores) spent
+while measuring, per handoff and as a share of one core, and the 1-minute load average at the
+start (anything else running on the machine shows in the wall-clock figures). `--burst` is the stress
 figure instead: all handoffs at once (default 200 citizens, 20 agents), the exactly-once
 scenario of tests/handoff/test_two_workers.py. Scratch SQLite database unless
 `--database-url`; the configured Redis under a fresh key prefix (removed at the end).
@@ -25,6 +28,8 @@ import argparse
 import asyncio
 import json
 import math
+import os
+import sys
 import tempfile
 import time
 import uuid
@@ -43,6 +48,22 @@ from tests.support import AgentClient, ChatClient, start_hubs, unique_prefix
 
 CONNECT_AT_ONCE = 50  # citizen sockets opened together while setting up
 LOGIN_AT_ONCE = 5  # agents logging in together (a password check is slow on purpose)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc; 0.0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -163,6 +184,10 @@ async def run(args: argparse.Namespace, tmp: Path, database_url: str) -> dict[st
         await asyncio.sleep(1.0)  # the welcome's trailing state frames
         readers = [asyncio.create_task(measure.read_agent(a)) for a in agents]
         readers += [asyncio.create_task(measure.read_citizen(c)) for c in citizens]
+        print("hub worker pids:", *(p.pid for p in hubs.processes), file=sys.stderr, flush=True)
+        load_before = load_average()
+        hub_cpu = [process_cpu_seconds(p.pid) for p in hubs.processes]
+        own_cpu = time.process_time()
         start = time.perf_counter() + 0.5
         # spread over both workers: every other citizen is on the other one
         pressing = citizens[: args.handoffs]
@@ -173,6 +198,8 @@ async def run(args: argparse.Namespace, tmp: Path, database_url: str) -> dict[st
         except TimeoutError:
             pass
         elapsed = time.perf_counter() - start
+        hub_cpu = [process_cpu_seconds(p.pid) - before for p, before in zip(hubs.processes, hub_cpu, strict=True)]
+        own_cpu = time.process_time() - own_cpu
     finally:
         for task in readers:
             task.cancel()
@@ -204,6 +231,12 @@ async def run(args: argparse.Namespace, tmp: Path, database_url: str) -> dict[st
         "targets_ms": {"handoff_p99": 100, "reply_p99": 20},
         "schedule_lag_p99_ms": round(percentile(measure.schedule_lag, 0.99), 1) if measure.schedule_lag else None,
         "elapsed_seconds": round(elapsed, 1),
+        # CPU while measuring (the bench client shares the machine's cores with the workers)
+        "hub_cpu_ms_per_handoff": round(sum(hub_cpu) * 1000 / args.handoffs, 2),
+        "hub_cpu_share": round(sum(hub_cpu) / elapsed, 2),
+        "client_cpu_ms_per_handoff": round(own_cpu * 1000 / args.handoffs, 2),
+        "client_cpu_share": round(own_cpu / elapsed, 2),
+        "load_average_1m": load_before,
         "database": database_url.split(":", 1)[0],
     }
 

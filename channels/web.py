@@ -14,11 +14,13 @@ pages, which a browser always labels.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -208,6 +210,9 @@ class WebChannel:
         self._max_frame = max_frame_chars
         self._max_text = max_text_chars
         self._sockets: dict[str, set[Any]] = defaultdict(set)
+        # conversation → frames waiting behind one being made (a state frame reads Redis)
+        self._outboxes: dict[str, deque[Any]] = {}
+        self._pumps: set[asyncio.Task[None]] = set()
         self._origins: OriginPolicy | None = None
 
     def set_origin_policy(self, policy: OriginPolicy) -> None:
@@ -224,24 +229,67 @@ class WebChannel:
         return None
 
     async def on_event(self, event: dict[str, Any]) -> None:
+        """Called by the bus listener for every event, one after another: it never waits on Redis
+        here (a state frame is read in the conversation's own ordered outbox), so one citizen's
+        slow frame never holds up the next event, e.g. another citizen's agent reply."""
         kind = event.get("kind")
         if kind == "message" and event.get("channel") == CHANNEL:
-            await self._broadcast(event["conversation_id"], {"type": "message", "message": event["message"]})
+            frame = {"type": "message", "message": event["message"]}
+            await self._deliver(event["conversation_id"], json.dumps(frame, ensure_ascii=False))
         elif kind == "typing" and event.get("conversation_id") and event.get("sender") != "citizen":
             # someone is writing to the citizen (the agent console publishes this, throttled)
             sender = "agent" if event.get("sender") == "agent" else "bot"
             frame = {"type": "typing", "sender": sender}
             if event.get("active") is False:
                 frame["active"] = False  # stopped (the agent cleared the reply box)
-            await self._broadcast(event["conversation_id"], frame)
+            await self._deliver(event["conversation_id"], json.dumps(frame, ensure_ascii=False))
         elif kind == "state":
             conversation_id = event["conversation_id"]
             if conversation_id in self._sockets:  # its own change: at once
-                frame = await self._state_frame(conversation_id)
-                self._state_sent(conversation_id, frame)
-                await self._broadcast(conversation_id, frame)
+                self._post(conversation_id, functools.partial(self._fresh_state, conversation_id))
             if event.get("previous") == "queued" or event.get("transition") in QUEUE_JUMPS:
                 self._positions_changed()  # the others waiting here move: refreshed together, shortly
+
+    async def _fresh_state(self, conversation_id: str) -> str | None:
+        frame = await self._state_frame(conversation_id)
+        self._state_sent(conversation_id, frame)
+        return json.dumps(frame, ensure_ascii=False)
+
+    async def _deliver(self, conversation_id: str, text: str) -> None:
+        """Send a ready frame now, unless frames of this conversation wait in its outbox (then after them)."""
+        if conversation_id in self._outboxes:
+            self._post(conversation_id, text)
+        else:
+            await self._send_text(conversation_id, text)
+
+    def _post(self, conversation_id: str, item: str | Callable[[], Awaitable[str | None]]) -> None:
+        """Queue a frame (or a coroutine function making one) for a conversation's sockets; frames
+        of one conversation leave in order, and the outbox lives only while it holds frames."""
+        if conversation_id not in self._sockets:
+            return
+        outbox = self._outboxes.get(conversation_id)
+        if outbox is not None:
+            outbox.append(item)
+            return
+        outbox = self._outboxes[conversation_id] = deque([item])
+        task = asyncio.create_task(self._pump(conversation_id, outbox))
+        self._pumps.add(task)
+        task.add_done_callback(self._pumps.discard)
+
+    async def _pump(self, conversation_id: str, outbox: deque[Any]) -> None:
+        try:
+            while outbox:
+                item = outbox[0]
+                try:
+                    text = item if isinstance(item, str) else await item()
+                    if text is not None:
+                        await self._send_text(conversation_id, text)
+                except Exception:
+                    log.exception("could not send a frame to conversation %s", conversation_id)
+                outbox.popleft()
+        finally:
+            if self._outboxes.get(conversation_id) is outbox:
+                del self._outboxes[conversation_id]
 
     def _state_sent(self, conversation_id: str, frame: dict[str, Any]) -> None:
         """Remember what a citizen was last told (who waits on this worker, and what changed)."""
@@ -279,10 +327,9 @@ class WebChannel:
             for conversation_id, frame in frames.items():
                 if frame != self._last_state.get(conversation_id) and conversation_id in self._sockets:
                     self._state_sent(conversation_id, frame)
-                    await self._broadcast(conversation_id, frame)
+                    await self._deliver(conversation_id, json.dumps(frame, ensure_ascii=False))
 
-    async def _broadcast(self, conversation_id: str, frame: dict[str, Any]) -> None:
-        text = json.dumps(frame, ensure_ascii=False)
+    async def _send_text(self, conversation_id: str, text: str) -> None:
         for socket in list(self._sockets.get(conversation_id, ())):
             try:
                 await socket.send(text)

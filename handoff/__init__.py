@@ -1,10 +1,12 @@
 """Conversation ownership (bot / queue / agent), conversations and their transcripts; skill
 groups, routing and assignment, presence, 留言 tickets, transfer, close and CSAT (`Handoff`);
-the console's 快捷回复 (`CannedStore`, `render_canned`) and 内部备注 (`add_note`)."""
+the group-committed writer of transcript rows and transition records (`writer_for`,
+`deliver_before_commit`); the console's 快捷回复 (`CannedStore`, `render_canned`) and 内部备注 (`add_note`)."""
 
 from handoff.canned import CannedError, CannedStore
 from handoff.canned import render as render_canned
 from handoff.conversations import ConversationStore, ConversationView, MessageView
+from handoff.message_writer import deliver_before_commit, writer_for
 from handoff.notes import add_note
 from handoff.routing import HandoffConfig
 from handoff.service import DISPOSITIONS, Handoff, HandoffError
@@ -26,5 +28,7 @@ __all__ = [
     "Ownership",
     "TransitionResult",
     "add_note",
+    "deliver_before_commit",
     "render_canned",
+    "writer_for",
 ]

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from handoff.conversations import ConversationStore, ConversationView, MessageView
+from handoff.message_writer import deliver_before_commit
 from handoff.notes import MAX_NOTE, NoteError, add_note
 from handoff.service import HandoffError
 from handoff.state import Owner, Ownership, OwnerState
@@ -34,8 +35,10 @@ MAX_REPLY_CHARS = 2000
 ASSIST_K = 3
 ASSIST_MIN_SCORE = 0.02  # calibrated confidence below which a KB entry is noise, not a suggestion
 SCREEN_POPS_AT_ONCE = 8  # screen-pops this worker builds together (each reads ~5 rows at once)
-FIXED_CACHE = 10_000  # conversations whose fixed fields this worker remembers
 TYPING_THROTTLE_SECONDS = 2.0  # an agent's typing reaches the citizen at most this often
+# a frame from an agent is a heartbeat, passed on at most this often (the sweeper's tick also
+# refreshes every agent with a socket here): a burst of frames costs one Redis round trip
+HEARTBEAT_EVERY_SECONDS = 5.0
 TEXT_KINDS = (None, "text", "voice")  # what a KB answer can be suggested for (not images, files …)
 ERRORS = {
     "bad_json": "消息格式错误。",
@@ -80,9 +83,9 @@ class AgentConsole:
         self._audit_screen_pop = audit_screen_pop
         self._audits: set[asyncio.Task[None]] = set()
         self._building = asyncio.Semaphore(SCREEN_POPS_AT_ONCE)
-        self._fixed: dict[str, ConversationView] = {}  # conversation id → its record (fixed fields only)
         self._suggest = suggest
         self._typing_at: dict[tuple[int, str], float] = {}
+        self._heartbeat_at: dict[int, float] = {}  # agent → when a frame of theirs last refreshed presence
         self._ownership = ownership
         self._conversations = conversations
         self._screen_pop = screen_pop
@@ -94,6 +97,7 @@ class AgentConsole:
         self._handoff.local_agents = lambda: list(self._sockets)
         self._queue_dirty = False
         self._queue_task: asyncio.Task[None] | None = None
+        self._queue_sent = ""  # the queue list last pushed to every agent here
         self._board_dirty = False
         self._outboxes: dict[int, asyncio.Queue[Any]] = {}
         # conversation → supervisors with a socket on this worker (an index of the lists in Redis)
@@ -118,6 +122,9 @@ class AgentConsole:
             except Exception:
                 log.exception("could not build the queue list")
                 continue
+            if frame == self._queue_sent:
+                continue  # nothing an agent sees has changed (a socket opened since got it on opening)
+            self._queue_sent = frame
             for agent_id in list(self._sockets):
                 await self._send_to(agent_id, frame)
 
@@ -279,6 +286,7 @@ class AgentConsole:
 
     async def serve(self, ws: Any, user: Any) -> None:
         self._sockets[user.id].add(ws)
+        self._queue_sent = ""  # this socket reads the list itself: the next push goes to everyone
         if user.role == "supervisor":
             self._supervisors.add(user.id)
         try:
@@ -313,6 +321,7 @@ class AgentConsole:
                     await ws.send(
                         json.dumps({"type": "error", "code": error.code, "reason": error.reason}, ensure_ascii=False)
                     )
+                await self._heartbeat(user.id)
         finally:
             self._sockets[user.id].discard(ws)
             if not self._sockets[user.id]:
@@ -320,9 +329,18 @@ class AgentConsole:
                 self._supervisors.discard(user.id)
                 self._unwatch(user.id)
                 self._outboxes.pop(user.id, None)
+                self._heartbeat_at.pop(user.id, None)
                 pump = self._pumps.pop(user.id, None)
                 if pump is not None:
                     pump.cancel()
+
+    async def _heartbeat(self, agent_id: int) -> None:
+        """A frame from an agent is a heartbeat: passed on after the frame's own work (a reply does
+        not wait for it) and at most every HEARTBEAT_EVERY_SECONDS."""
+        now = time.monotonic()
+        if now - self._heartbeat_at.get(agent_id, 0.0) >= HEARTBEAT_EVERY_SECONDS:
+            self._heartbeat_at[agent_id] = now
+            await self._handoff.heartbeat(agent_id)
 
     async def _handle(self, ws: Any, user: Any, raw: str | bytes) -> None:
         try:
@@ -332,7 +350,6 @@ class AgentConsole:
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise ConsoleError("bad_field")
         kind = data["type"]
-        await self._handoff.heartbeat(user.id)
         if kind == "ping":
             await ws.send(json.dumps({"type": "pong", "at": time.time()}))
             return
@@ -440,18 +457,18 @@ class AgentConsole:
                     self._watching.pop(conv, None)
 
     async def _assigned_frame(self, conversation_id: str, user: Any) -> dict[str, Any]:
-        """The transcript, the owner, the transfer memo and the CRM panel, read at once."""
-        transcript, state, memo, screen_pop, _ = await asyncio.gather(
+        """The transcript, the group, the transfer memo and the CRM panel, read at once."""
+        transcript, (group, memo), screen_pop = await asyncio.gather(
             self._conversations.transcript(conversation_id),
-            self._ownership.state(conversation_id),
-            self._handoff.memo(conversation_id),
+            self._handoff.group_and_memo(conversation_id),
             self._screen_pop(conversation_id, user),
-            self._conversation(conversation_id, fixed_only=True),  # the agent's replies will need it
         )
+        # the agent's replies will need the record: the screen-pop has just read it (no second SELECT)
+        await self._conversation(conversation_id, fixed_only=True)
         return {
             "type": "assigned",
             "conversation_id": conversation_id,
-            "group": state.group,
+            "group": group,
             "memo": memo,
             "transcript": [message.to_json() for message in transcript],
             "screen_pop": screen_pop,
@@ -531,17 +548,11 @@ class AgentConsole:
         return state
 
     async def _conversation(self, conversation_id: str, *, fixed_only: bool = False) -> ConversationView | None:
-        """The conversation's record. `fixed_only`: the caller uses only what never changes (its
-        id, channel, citizen's channel id: a reply, whose ownership comes from Redis), so a copy
-        read earlier on this worker does (no SELECT on an agent's every reply)."""
-        if fixed_only and conversation_id in self._fixed:
-            return self._fixed[conversation_id]
-        conversation = await self._conversations.get(conversation_id)
-        if conversation is not None:
-            if len(self._fixed) >= FIXED_CACHE:
-                self._fixed.pop(next(iter(self._fixed)))  # the oldest
-            self._fixed[conversation_id] = conversation
-        return conversation
+        """The conversation's record. `fixed_only`: the caller uses only what never changes (a reply,
+        whose ownership comes from Redis): a copy read earlier on this worker does."""
+        if fixed_only:
+            return await self._conversations.fixed(conversation_id)
+        return await self._conversations.get(conversation_id)
 
     async def _reply(self, ws: Any, user: Any, conversation: Any, data: dict[str, Any]) -> None:
         text = data.get("text")
@@ -555,10 +566,13 @@ class AgentConsole:
         client_id = data.get("client_id")
         # the console's own id for the reply: an echo after a reconnect settles the right bubble
         meta = {"client_id": client_id} if isinstance(client_id, str) and 0 < len(client_id) <= 64 else None
-        # persisted (committed) before the citizen's copy is published and the agent is acknowledged
-        message = await self._hub.say(
-            conversation, "agent", text.strip(), sender_name=user.display_name, meta=meta, state=state
-        )
+        # the citizen's copy goes out as soon as the row has its id in the writer (which never drops
+        # it: handoff.message_writer); the agent is acknowledged once it is committed
+        with deliver_before_commit():
+            message = await self._hub.say(
+                conversation, "agent", text.strip(), sender_name=user.display_name, meta=meta, state=state
+            )
+        await self._conversations.committed(message.id)
         await ws.send(
             json.dumps(
                 {"type": "ack", "client_id": data.get("client_id"), "message": message.to_json()}, ensure_ascii=False

@@ -11,12 +11,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handoff.message_writer import MessageWriter
+from handoff.message_writer import writer_for
 from hub.models import Conversation, Message, utcnow
+
+FIXED_CACHE = 10_000  # conversations whose fixed fields this worker remembers
+_CONVERSATIONS = Conversation.__table__
+_MESSAGES = Message.__table__
+_CONVERSATION_BY_ID = select(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("id"))
+_TRANSCRIPT = (
+    select(_MESSAGES).where(_MESSAGES.c.conversation_id == bindparam("conversation_id")).order_by(_MESSAGES.c.id)
+)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -37,7 +45,8 @@ class MessageView:
     meta: dict[str, Any]
 
     @classmethod
-    def of(cls, row: Message) -> MessageView:
+    def of(cls, row: Message | Any) -> MessageView:
+        """From an ORM object or a Core row of `messages`."""
         return cls(
             row.id, row.conversation_id, row.sender, row.sender_name, row.text, as_utc(row.created_at), row.meta or {}
         )
@@ -79,7 +88,8 @@ class ConversationView:
     started_at: datetime
 
     @classmethod
-    def of(cls, row: Conversation) -> ConversationView:
+    def of(cls, row: Conversation | Any) -> ConversationView:
+        """From an ORM object or a Core row of `conversations`."""
         return cls(
             row.id, row.citizen_id, row.channel, row.channel_user_id, row.status, row.owner,
             row.agent_id, row.group, as_utc(row.started_at),
@@ -91,24 +101,25 @@ class ConversationStore:
         self._sessions = sessions
         engine = sessions.kw.get("bind")
         # transcript rows are group-committed (handoff.message_writer)
-        self._writer = MessageWriter(engine) if engine is not None else None
+        self._writer = writer_for(engine) if engine is not None else None
+        self._fixed: dict[str, ConversationView] = {}  # conversation id → its record (fixed fields only)
 
     async def open_for(self, channel: str, channel_user_id: str, citizen_id: int) -> tuple[ConversationView, bool]:
         """The citizen's open conversation on this channel, or a new one. Returns (view, created)."""
         async with self._sessions() as session, session.begin():
             row = await self._find_open(session, channel, channel_user_id)
             if row is not None:
-                return ConversationView.of(row), False
+                return self._remember(ConversationView.of(row)), False
             row = Conversation(
                 id=str(uuid.uuid4()), citizen_id=citizen_id, channel=channel, channel_user_id=channel_user_id
             )
             session.add(row)
-        return ConversationView.of(row), True
+        return self._remember(ConversationView.of(row)), True
 
     async def find_open(self, channel: str, channel_user_id: str) -> ConversationView | None:
         async with self._sessions() as session:
             row = await self._find_open(session, channel, channel_user_id)
-            return None if row is None else ConversationView.of(row)
+        return None if row is None else self._remember(ConversationView.of(row))
 
     @staticmethod
     async def _find_open(session: AsyncSession, channel: str, channel_user_id: str) -> Conversation | None:
@@ -130,9 +141,25 @@ class ConversationStore:
             return None if row is None else MessageView.of(row)
 
     async def get(self, conversation_id: str) -> ConversationView | None:
-        async with self._sessions() as session:
-            row = await session.get(Conversation, conversation_id)
-            return None if row is None else ConversationView.of(row)
+        async with self._sessions() as session:  # Core rows: no ORM objects to build on this hot read
+            row = (await session.execute(_CONVERSATION_BY_ID, {"id": conversation_id})).first()
+        if row is None:
+            return None
+        return self._remember(ConversationView.of(row))
+
+    async def fixed(self, conversation_id: str) -> ConversationView | None:
+        """The conversation's record for a caller that uses only what never changes (its id, channel,
+        the citizen's channel id: to say something to the citizen): a copy read earlier in this
+        worker does, so an agent's every reply or an assignment's greeting costs no SELECT."""
+        cached = self._fixed.get(conversation_id)
+        return cached if cached is not None else await self.get(conversation_id)
+
+    def _remember(self, view: ConversationView) -> ConversationView:
+        """Keep a record just read for `fixed` (the oldest is forgotten past FIXED_CACHE)."""
+        if view.id not in self._fixed and len(self._fixed) >= FIXED_CACHE:
+            self._fixed.pop(next(iter(self._fixed)))
+        self._fixed[view.id] = view
+        return view
 
     async def record(
         self,
@@ -175,12 +202,15 @@ class ConversationStore:
                 return MessageView.of(existing.scalar_one()), False
         return MessageView.of(row), True
 
+    async def committed(self, message_id: int) -> None:
+        """Wait for the commit of a row recorded under `handoff.deliver_before_commit` (at once otherwise)."""
+        if self._writer is not None:
+            await self._writer.committed(message_id)
+
     async def transcript(self, conversation_id: str) -> list[MessageView]:
         async with self._sessions() as session:
-            result = await session.execute(
-                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
-            )
-            return [MessageView.of(row) for row in result.scalars()]
+            result = await session.execute(_TRANSCRIPT, {"conversation_id": conversation_id})
+            return [MessageView.of(row) for row in result]
 
     async def previous_for_citizen(self, citizen_id: int, exclude: str, limit: int = 10) -> list[ConversationView]:
         async with self._sessions() as session:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm import add_message_ticket
 from handoff.routing import HandoffConfig
-from handoff.state import Owner, Ownership
+from handoff.state import Owner, Ownership, OwnerState
 from hub.models import Citizen, Conversation, ConversationEvent, CsatRating, Message, User
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ MAX_SUMMARY = 1000
 MAX_TICKET = 1000
 MAX_COMMENT = 500
 CSAT_TTL = 7 * 24 * 3600
+LAST_AGENT_TTL = 90 * 24 * 3600
 WATCH_TTL = 24 * 3600  # a supervisor's watch list outlives a shift's reconnects, not the shift
 EWMA = 0.2
 DRAIN_WAIT_SECONDS = 1.0  # how long a handoff waits for a running drain before telling its position
@@ -80,6 +81,36 @@ for i, key in ipairs(KEYS) do
   out[i] = {owner, fields[2] or '', group, rank, handle}
 end
 return out
+"""
+
+
+# A group's moving average (handoff:stats:{group}), as a Lua function the scripts below share:
+# the new value weighted by EWMA, rounded to hundredths.
+_EWMA_FN = """
+local function ewma(key, field, value, weight)
+  local old = redis.call('HGET', key, field)
+  if old then value = (1 - weight) * tonumber(old) + weight * value end
+  redis.call('HSET', key, field, string.format('%.2f', math.floor(value * 100 + 0.5) / 100))
+end
+"""
+# KEYS: the group's stats hash; ARGV: field, new value, weight
+_EWMA_LUA = _EWMA_FN + "ewma(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))\nreturn 1\n"
+
+# An agent now serves a conversation, in one round trip: they count for its CSAT, they are the
+# citizen's last agent (last-agent routing), and (ARGV 6 = '1': it came from the queue) the group's
+# average wait learns of it. KEYS: the conversation hash; ARGV: prefix, conversation id, agent id,
+# CSAT ttl, last-agent ttl, '1' = it waited, now, EWMA weight. Returns owner, agent id, group now.
+_SERVED_LUA = _EWMA_FN + """
+local fields = redis.call('HMGET', KEYS[1], 'citizen_id', 'queued_at', 'group', 'owner', 'agent_id')
+local served = ARGV[1] .. 'handoff:served:' .. ARGV[2]
+redis.call('SADD', served, ARGV[3])
+redis.call('EXPIRE', served, tonumber(ARGV[4]))
+if fields[1] then redis.call('SET', ARGV[1] .. 'handoff:last_agent:' .. fields[1], ARGV[3], 'EX', tonumber(ARGV[5])) end
+if ARGV[6] == '1' and fields[2] and fields[3] then
+  local waited = tonumber(ARGV[7]) - tonumber(fields[2])
+  ewma(ARGV[1] .. 'handoff:stats:' .. fields[3], 'wait_avg', waited, tonumber(ARGV[8]))
+end
+return {fields[4] or 'bot', fields[5] or '', fields[3] or ''}
 """
 
 
@@ -141,6 +172,8 @@ class Handoff:
         self._mark_offline = self.redis.register_script(_MARK_OFFLINE_LUA)
         self._states_script = self.redis.register_script(_STATES_LUA)
         self._roster_script = self.redis.register_script(_ROSTER_LUA)
+        self._ewma_script = self.redis.register_script(_EWMA_LUA)
+        self._served_script = self.redis.register_script(_SERVED_LUA)
         self._worker = uuid.uuid4().hex
         self._drain_locks: dict[str, asyncio.Lock] = {}
         self._drain_dirty: dict[str, bool] = {}
@@ -197,14 +230,23 @@ class Handoff:
         return status
 
     async def heartbeat(self, agent_id: int) -> None:
-        key = self.presence_key(agent_id)
+        await self.heartbeats([agent_id])
+
+    async def heartbeats(self, agent_ids: list[int]) -> None:
+        """Agents with a live socket are seen now (one round trip for all of them)."""
+        if not agent_ids:
+            return
+        now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(key, "last_seen", time.time())
-        pipe.hget(key, "status")
-        _, status = await pipe.execute()
-        if status == "offline":  # came back after the sweeper gave up on them
-            await self.redis.hset(key, "status", "online")
-            await self._presence_changed(agent_id, "online")
+        for agent_id in agent_ids:
+            key = self.presence_key(agent_id)
+            pipe.hset(key, "last_seen", now)
+            pipe.hget(key, "status")
+        replies = await pipe.execute()
+        for agent_id, status in zip(agent_ids, replies[1::2], strict=True):
+            if status == "offline":  # came back after the sweeper gave up on them
+                await self.redis.hset(self.presence_key(agent_id), "status", "online")
+                await self._presence_changed(agent_id, "online")
 
     async def set_presence(self, agent_id: int, status: str) -> str:
         if status not in SETTABLE_STATUSES:
@@ -304,12 +346,17 @@ class Handoff:
         return self.config.closed_text(group, self.clock())
 
     # ------------------------------------------------------------------ triggers
-    async def trigger(self, conversation: Any, text: str) -> str | None:
-        """Why this citizen message hands off before the bot sees it: keyword, anger, flagged citizen."""
+    async def trigger(self, conversation: Any, text: str, state: OwnerState | None = None) -> str | None:
+        """Why this citizen message hands off before the bot sees it: keyword, anger, flagged citizen.
+
+        `state`: the live state the caller has just read (once the flagged-citizen check is made,
+        it saves a round trip per message)."""
         if self.config.keywords.find(text):
             return "keyword"
         if self.config.anger_words.find(text):
             return "anger"
+        if state is not None and state.flag_checked:
+            return None
         # once per conversation: a citizen marked 重点关注 in the CRM, or carrying a flagged tag
         first = await self.redis.hsetnx(self.keys.conversation(conversation.id), "flag_checked", 1)
         if first:
@@ -445,32 +492,29 @@ class Handoff:
     async def after_assign(self, conversation_id: str, agent_id: int, *, waited: bool = True) -> None:
         """The citizen is greeted by name; last-agent routing, the CSAT's agents and (`waited`: it came
         from the queue) the group's average wait learn of it."""
-        key = self.keys.conversation(conversation_id)
-        citizen, queued_at, group = await self.redis.hmget(key, "citizen_id", "queued_at", "group")
-        await self._served_by(conversation_id, agent_id, citizen)
-        if waited and queued_at and group:
-            await self._average(group, "wait_avg", time.time() - float(queued_at))
-        conversation = await self.conversations.get(conversation_id)
+        owner, serving, group = await self._served_by(conversation_id, agent_id, waited=waited)
+        conversation = await self.conversations.fixed(conversation_id)  # only to say something in it
         if conversation is not None:
             name = await self.display_name(agent_id) or ""
-            await self.hub.say(conversation, "system", self.config.texts["assigned_reply"].format(agent=name))
+            # the owner as read above (the greeting goes to whoever serves it now)
+            state = OwnerState(Owner(owner or "bot"), int(serving) if serving else None, group or None)
+            await self.hub.say(
+                conversation, "system", self.config.texts["assigned_reply"].format(agent=name), state=state
+            )
 
-    async def _served_by(self, conversation_id: str, agent_id: int, citizen: str | None) -> None:
-        """An agent now serves this conversation: they may rate-count for CSAT, and are this
-        citizen's last agent (last-agent routing). One round trip."""
-        served = self._k(f"handoff:served:{conversation_id}")
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.sadd(served, agent_id)
-        pipe.expire(served, CSAT_TTL)
-        if citizen:
-            pipe.set(self._k(f"handoff:last_agent:{citizen}"), agent_id, ex=90 * 24 * 3600)
-        await pipe.execute()
+    async def _served_by(self, conversation_id: str, agent_id: int, *, waited: bool = False) -> list[str]:
+        """An agent now serves this conversation (`_SERVED_LUA`, one round trip); returns its owner,
+        serving agent and group as they are now."""
+        return await self._served_script(
+            keys=[self.keys.conversation(conversation_id)],
+            args=[
+                self.keys.prefix, conversation_id, agent_id, CSAT_TTL, LAST_AGENT_TTL, "1" if waited else "",
+                time.time(), EWMA,
+            ],
+        )
 
     async def _average(self, group: str, field: str, value: float) -> None:
-        key = self._k(f"handoff:stats:{group}")
-        old = await self.redis.hget(key, field)
-        new = value if old is None else (1 - EWMA) * float(old) + EWMA * value
-        await self.redis.hset(key, field, round(new, 2))
+        await self._ewma_script(keys=[self._k(f"handoff:stats:{group}")], args=[field, value, EWMA])
 
     # ------------------------------------------------------------------ waiting citizens
     async def eta_seconds(self, group: str, position: int) -> int:
@@ -748,16 +792,20 @@ class Handoff:
         return target
 
     async def after_transfer_to_agent(self, conversation: Any, target: int) -> None:
-        citizen = await self.redis.hget(self.keys.conversation(conversation.id), "citizen_id")
-        await self._served_by(conversation.id, target, citizen)
+        await self._served_by(conversation.id, target)
         name = await self.display_name(target) or ""
         await self.hub.say(
             conversation, "system", self.config.texts["transferred_reply"].format(target=f"人工客服 {name}")
         )
 
     async def memo(self, conversation_id: str) -> dict[str, str] | None:
-        text, author = await self.redis.hmget(self.keys.conversation(conversation_id), "memo", "memo_from")
-        return {"text": text, "from": author or ""} if text else None
+        return (await self.group_and_memo(conversation_id))[1]
+
+    async def group_and_memo(self, conversation_id: str) -> tuple[str | None, dict[str, str] | None]:
+        """A conversation's skill group and its transfer memo (the screen-pop's header), in one read."""
+        key = self.keys.conversation(conversation_id)
+        group, text, author = await self.redis.hmget(key, "group", "memo", "memo_from")
+        return group or None, {"text": text, "from": author or ""} if text else None
 
     # ------------------------------------------------------------------ CSAT
     async def rate(
@@ -826,8 +874,7 @@ class Handoff:
             await asyncio.sleep(self.config.sweep_interval)
 
     async def tick(self) -> None:
-        for agent_id in list(self.local_agents()):
-            await self.heartbeat(agent_id)
+        await self.heartbeats(list(self.local_agents()))
         lock_ms = max(100, int(self.config.sweep_interval * 900))
         if not await self.redis.set(self._k("handoff:sweeper"), self._worker, nx=True, px=lock_ms):
             return
@@ -835,9 +882,12 @@ class Handoff:
 
     async def sweep(self) -> None:
         cutoff = time.time() - self.config.heartbeat_timeout
-        for raw in await self.redis.smembers(self._k("handoff:agents")):
-            agent_id = int(raw)
-            changed = await self._mark_offline(keys=[self.presence_key(agent_id)], args=[cutoff])
+        agent_ids = [int(raw) for raw in await self.redis.smembers(self._k("handoff:agents"))]
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in agent_ids:
+            await self._mark_offline(keys=[self.presence_key(agent_id)], args=[cutoff], client=pipe)
+        outcomes = await pipe.execute() if agent_ids else []
+        for agent_id, changed in zip(agent_ids, outcomes, strict=True):
             if changed == 1:
                 await self.hub.bus.publish("presence", agent_id=agent_id, status="offline")
             if changed in (1, 2):

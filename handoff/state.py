@@ -14,11 +14,11 @@ from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handoff.message_writer import writer_for
 from hub.bus import EventBus
-from hub.models import Conversation, ConversationEvent, utcnow
+from hub.models import utcnow
 from hub.redis_client import Keys
 
 
@@ -125,11 +125,38 @@ return 1
 """
 
 
+# Every queue's members: KEYS: the set of queues; ARGV: the queue key prefix ('{prefix}queue:').
+# Returns a flat list: conversation id, group, score, ...
+_WAITING_LUA = """
+local out = {}
+for _, group in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local items = redis.call('ZRANGE', ARGV[1] .. group, 0, -1, 'WITHSCORES')
+  for i = 1, #items, 2 do
+    out[#out + 1] = items[i]
+    out[#out + 1] = group
+    out[#out + 1] = items[i + 1]
+  end
+end
+return out
+"""
+
+
 @dataclass(frozen=True)
 class OwnerState:
     owner: Owner
     agent_id: int | None
     group: str | None
+    # the once-per-conversation flagged-citizen check has been made (Handoff.trigger)
+    flag_checked: bool = field(default=False, compare=False)
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> OwnerState:
+        """The live state from the conversation's hash (`Keys.conversation`), however it was read."""
+        agent = raw.get("agent_id") or ""
+        return cls(
+            Owner(raw.get("owner", "bot")), int(agent) if agent else None, raw.get("group") or None,
+            flag_checked=bool(raw.get("flag_checked")),
+        )
 
 
 @dataclass(frozen=True)
@@ -159,8 +186,10 @@ class Ownership:
         self._keys = keys
         self._sessions = sessions
         self._bus = bus
+        self._writer = writer_for(sessions.kw["bind"])
         self._script = redis.register_script(_TRANSITION_LUA)
         self._load_script = redis.register_script(_LOAD_LUA)
+        self._waiting_script = redis.register_script(_WAITING_LUA)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -188,9 +217,7 @@ class Ownership:
         )
 
     async def state(self, conversation_id: str) -> OwnerState:
-        raw = await self._redis.hgetall(self._keys.conversation(conversation_id))
-        agent = raw.get("agent_id") or ""
-        return OwnerState(Owner(raw.get("owner", "bot")), int(agent) if agent else None, raw.get("group") or None)
+        return OwnerState.from_hash(await self._redis.hgetall(self._keys.conversation(conversation_id)))
 
     async def apply(
         self,
@@ -281,28 +308,22 @@ class Ownership:
             values |= {"status": "closed", "closed_at": utcnow(), "disposition": data.get("disposition", "resolved")}
             if data.get("summary"):
                 values["summary"] = str(data["summary"])
-        async with self._sessions() as session, session.begin():
-            # two workers' records of one conversation's transitions may land out of order: only a
-            # newer version than the record's may change it (the Lua script orders them)
-            await session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id == conversation_id,
-                    or_(Conversation.state_version.is_(None), Conversation.state_version < version),
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)  # no Conversation is loaded in this session
-            )
-            session.add(
-                ConversationEvent(
-                    conversation_id=conversation_id,
-                    kind=transition.name,
-                    from_state=previous.value,
-                    to_state=state.owner.value,
-                    actor=actor,
-                    data={**data, "seq": version},
-                )
-            )
+        # group-committed with this worker's other writes (handoff.message_writer); two workers'
+        # records of one conversation's transitions may land out of order: only a newer version
+        # than the record's may change it (the Lua script orders them)
+        await self._writer.record_transition(
+            conversation_id,
+            values,
+            {
+                "kind": transition.name,
+                "from_state": previous.value,
+                "to_state": state.owner.value,
+                "actor": actor,
+                "data": {**data, "seq": version},
+                "created_at": utcnow(),
+            },
+            version,
+        )
         if transition.name == "close":
             await self._redis.delete(self._keys.conversation(conversation_id))
 
@@ -317,12 +338,10 @@ class Ownership:
         return None if rank is None else rank + 1
 
     async def waiting(self) -> list[tuple[str, str, float]]:
-        """Every waiting conversation as (conversation id, group, since), oldest first."""
-        items: list[tuple[str, str, float]] = []
-        for group in sorted(await self._redis.smembers(self._keys.queues())):
-            for conv, score in await self._redis.zrange(self._keys.queue(group), 0, -1, withscores=True):
-                items.append((conv, group, score))
-        return sorted(items, key=lambda item: item[2])
+        """Every waiting conversation as (conversation id, group, since), oldest first (one round trip)."""
+        raw = await self._waiting_script(keys=[self._keys.queues()], args=[self._keys.queue("")])
+        items = [(raw[i], raw[i + 1], float(raw[i + 2])) for i in range(0, len(raw), 3)]
+        return sorted(items, key=lambda item: (item[2], item[1]))
 
     async def agent_conversations(self, agent_id: int) -> set[str]:
         return set(await self._redis.smembers(self._keys.agent_conversations(agent_id)))

@@ -88,8 +88,12 @@ class Dispatcher:
             meta=dict(inbound.meta, kind=inbound.kind),
         )
         self.start_background()
+        state: OwnerState | None = None
         if is_new:
-            await self.leases.begin(message.id)  # answered by this worker (hub.recovery)
+            # answered by this worker (hub.recovery); the owner is read in the same round trip
+            state = OwnerState.from_hash(
+                await self.leases.begin(message.id, read_hash=self.ownership.keys.conversation(conversation.id))
+            )
         await ack(message)
         if not is_new:
             # a platform's retry of something already handled, or being handled by a live
@@ -98,20 +102,26 @@ class Dispatcher:
                 return None
             log.warning("message %s was stored but not answered: answering it now", message.id)
         try:
-            await self._answer(conversation, message, inbound)
+            await self._answer(conversation, message, inbound, state)
         finally:
             await self._answered(message.id)
         return message
 
-    async def _answer(self, conversation: ConversationView, message: MessageView, inbound: InboundMessage) -> None:
-        """Everything after the commit: the agent sees it, or a handoff trigger, or the bot answers."""
-        state = await self.ownership.state(conversation.id)
+    async def _answer(
+        self, conversation: ConversationView, message: MessageView, inbound: InboundMessage,
+        state: OwnerState | None = None,
+    ) -> None:
+        """Everything after the commit: the agent sees it, or a handoff trigger, or the bot answers.
+
+        `state`: the owner as read right after the commit (else read here)."""
+        if state is None:
+            state = await self.ownership.state(conversation.id)
         await self._publish_message(conversation, message, state.agent_id)
         if state.owner == Owner.AGENT:
             return
         if state.owner == Owner.BOT:
             # keywords, anger words and flagged citizens hand off before the bot is asked
-            reason = await self.handoff.trigger(conversation, inbound.text)
+            reason = await self.handoff.trigger(conversation, inbound.text, state)
             if reason is not None:
                 await self.request_human(conversation, reason=reason, announce=True)
                 return

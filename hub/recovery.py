@@ -75,13 +75,19 @@ class AnswerLeases:
     def _workers(self) -> str:
         return f"{self._prefix}worker:"
 
-    async def begin(self, message_id: int) -> None:
-        """Right after the commit, before the acknowledgement: this worker is answering it."""
+    async def begin(self, message_id: int, read_hash: str | None = None) -> dict[str, str]:
+        """Right after the commit, before the acknowledgement: this worker is answering it.
+
+        `read_hash`: a hash to read in the same round trip (the dispatcher's conversation state);
+        returns it ({} without one)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self._workers + self.worker_id, 1, ex=HEARTBEAT_TTL)
             pipe.set(self._lease(message_id), self.worker_id, ex=LEASE_TTL)
             pipe.zadd(self._set, {str(message_id): time.time()})
-            await pipe.execute()
+            if read_hash is not None:
+                pipe.hgetall(read_hash)
+            results = await pipe.execute()
+        return results[3] if read_hash is not None else {}
 
     async def done(self, message_id: int) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:

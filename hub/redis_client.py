@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import redis
 import redis.asyncio as aioredis
+from redis.driver_info import DriverInfo
 
 
 def make_redis(url: str) -> aioredis.Redis:
     # a blocking pool: a burst of requests waits for a connection instead of failing with
-    # "Too many connections" (redis-py's default pool refuses past 100)
+    # "Too many connections" (redis-py's default pool refuses past 100). The driver info is
+    # given: redis-py otherwise reads its own package metadata for every new connection (~0.3 ms)
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, decode_responses=True, health_check_interval=30, max_connections=256, timeout=20
+        url, decode_responses=True, health_check_interval=30, max_connections=256, timeout=20,
+        driver_info=DriverInfo(lib_version=redis.__version__),
     )
     return aioredis.Redis(connection_pool=pool)
 

@@ -2,7 +2,15 @@
 customer-service message API and the custom menu. See channel.py for the five-second rule."""
 
 from channels.wechat.api import WeChatAPI, WeChatAPIError
-from channels.wechat.channel import CHANNEL, Reply, WeChatChannel, WeChatHub, WeChatRecords, plan_for
+from channels.wechat.channel import (
+    CHANNEL,
+    Reply,
+    WeChatChannel,
+    WeChatFiles,
+    WeChatHub,
+    WeChatRecords,
+    plan_for,
+)
 from channels.wechat.config import MenuAction, WeChatConfig
 from channels.wechat.push import Push, PushError, open_push, verify_url
 
@@ -16,6 +24,7 @@ __all__ = [
     "WeChatAPIError",
     "WeChatChannel",
     "WeChatConfig",
+    "WeChatFiles",
     "WeChatHub",
     "WeChatRecords",
     "open_push",

@@ -5,6 +5,7 @@ refreshed; one worker at a time refreshes it (a Redis lock) while the others kee
 the current one — WeChat keeps an old token valid for five minutes after a new fetch.
 A call answered 40001/42001 invalidates the token it used, fetches a fresh one and is
 retried once. Network errors, HTTP 5xx and -1 (system busy) are retried with backoff.
+Citizens' images and voice files come from `GET /cgi-bin/media/get` (`get_media`), bounded by the caller.
 
 wechatpy's own client is synchronous (requests), so calls go through httpx here; wechatpy
 is used for everything else (signatures, AES, parsing, replies).
@@ -17,7 +18,9 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 import redis.asyncio as aioredis
@@ -27,10 +30,13 @@ from channels.wechat.config import WeChatConfig
 log = logging.getLogger(__name__)
 
 TOKEN_ERRORS = {40001, 40014, 42001}
+MEDIA_MAX_BYTES = 10 * 1024 * 1024  # WeChat's own limit for images (voice: 2 MB)
+T = TypeVar("T")
 ERROR_TEXT = {
     -1: "微信系统繁忙",
     40001: "access_token 无效",
     40003: "openid 无效",
+    40007: "media_id 无效或已过期",
     40013: "AppID 无效",
     40125: "AppSecret 无效",
     40164: "服务器 IP 不在公众号的 IP 白名单中",
@@ -42,6 +48,7 @@ ERROR_TEXT = {
     45047: "客服消息下行条数超过上限",
     48001: "公众号没有该接口的权限",
     "network": "无法连接微信服务器",
+    "too_large": "文件超过大小上限",
 }
 
 _RELEASE = """
@@ -53,6 +60,15 @@ local raw = redis.call('get', KEYS[1])
 if raw and cjson.decode(raw)['token'] == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file from `GET /cgi-bin/media/get` as WeChat sent it."""
+
+    data: bytes
+    content_type: str
+    disposition: str  # e.g. `attachment; filename="<media_id>.jpg"`
 
 
 class WeChatAPIError(RuntimeError):
@@ -171,17 +187,25 @@ class WeChatAPI:
         self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
     ) -> dict[str, Any]:
         """An authenticated call; a rejected token is refreshed and the call retried once."""
-        for attempt in range(2):
-            token = await self.token()
+
+        async def attempt(token: str) -> dict[str, Any]:
             kwargs: dict[str, Any] = {"params": {**(params or {}), "access_token": token}}
             if body is not None:
                 # WeChat wants UTF-8 JSON, not \\u escapes (they count against length limits)
                 kwargs["content"] = json.dumps(body, ensure_ascii=False).encode("utf-8")
                 kwargs["headers"] = {"Content-Type": "application/json; charset=utf-8"}
+            return await self._request(method, path, **kwargs)
+
+        return await self._with_token(attempt)
+
+    async def _with_token(self, attempt: Callable[[str], Awaitable[T]]) -> T:
+        """Run `attempt` with the shared token; a rejected token is refreshed and `attempt` run once more."""
+        for tries in range(2):
+            token = await self.token()
             try:
-                return await self._request(method, path, **kwargs)
+                return await attempt(token)
             except WeChatAPIError as error:
-                if error.code in TOKEN_ERRORS and attempt == 0:
+                if error.code in TOKEN_ERRORS and tries == 0:
                     log.info("WeChat rejected the access_token (%s); refreshing", error.code)
                     await self.invalidate(token)
                     continue
@@ -197,3 +221,41 @@ class WeChatAPI:
 
     async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:
         return await self.call("POST", "/cgi-bin/menu/create", body=menu)
+
+    async def get_media(self, media_id: str, *, max_bytes: int = MEDIA_MAX_BYTES) -> Media:
+        """A citizen's image or voice file (`GET /cgi-bin/media/get`; WeChat keeps it three days).
+
+        The file comes as a binary body; an error as JSON (40007: invalid media_id). A rejected token is
+        refreshed once, but nothing else is retried: the caller bounds the whole wait."""
+
+        async def attempt(token: str) -> Media:
+            params = {"access_token": token, "media_id": media_id}
+            try:
+                async with self._client.stream("GET", "/cgi-bin/media/get", params=params) as response:
+                    if response.status_code >= 400:
+                        raise WeChatAPIError("network", f"HTTP {response.status_code}")
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise WeChatAPIError("too_large", f"more than {max_bytes} bytes")
+                        chunks.append(chunk)
+                    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                    disposition = response.headers.get("content-disposition", "")
+            except httpx.HTTPError as error:
+                raise WeChatAPIError("network", str(error) or type(error).__name__) from error
+            data = b"".join(chunks)
+            if data[:1] == b"{" or content_type in ("application/json", "text/plain"):
+                try:
+                    answer = json.loads(data)
+                except ValueError:
+                    answer = None
+                if isinstance(answer, dict) and answer.get("errcode"):
+                    raise WeChatAPIError(int(answer["errcode"]), str(answer.get("errmsg") or ""))
+                raise WeChatAPIError("network", "no file in the answer")
+            if not data:
+                raise WeChatAPIError("network", "empty file")
+            return Media(data, content_type, disposition)
+
+        return await self._with_token(attempt)

@@ -22,7 +22,7 @@ import asyncio
 import contextvars
 import html
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -38,6 +38,8 @@ CHANNEL = "wechat"
 SUCCESS = "success"
 MAX_TEXT_BYTES = 2000  # WeChat's text messages stop at 2048 bytes
 ACK_DEADLINE = 4.5  # seconds: past this WeChat has given up on the request and will retry
+MEDIA_TIMEOUT = 2.0  # seconds an image or voice push waits for its file before it is recorded without it
+MEDIA_LABELS = {"image": "微信图片", "voice": "微信语音"}  # kinds whose file is kept, and its display name
 
 NOTES = {
     "subscribe": "市民关注了公众号。",
@@ -65,6 +67,14 @@ class WeChatRecords(Protocol):
         self, conversation_id: str, text: str, meta: dict[str, Any], *, channel_message_id: str | None = None
     ) -> bool: ...
     async def set_profile(self, citizen_id: int, *, name: str | None, unionid: str | None) -> None: ...
+
+
+class WeChatFiles(Protocol):
+    """Where a citizen's image or voice file is kept for the agent (hub.uploads.ChannelFiles)."""
+
+    async def keep(self, data: bytes, *, label: str, owner: dict[str, Any]) -> dict[str, Any]:
+        """Store the file; returns the message's `meta.attachment` ({url, name, type, size})."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -131,15 +141,19 @@ def plan_for(config: WeChatConfig, push: Push) -> Plan:
         return citizen("[图片]", "image", media_id=push.get("MediaId"), pic_url=push.get("PicUrl"))
     if kind == "location":
         label = push.get("Label").strip()
+        latitude, longitude = push.get("Location_X"), push.get("Location_Y")
+        map_url = map_link(latitude, longitude)
+        where = f"（{latitude}, {longitude}） {map_url}" if map_url else ""
         return citizen(
-            f"[位置] {label}" if label else "[位置]", "location",
-            latitude=push.get("Location_X"), longitude=push.get("Location_Y"), scale=push.get("Scale"), label=label,
+            " ".join(part for part in ("[位置]", label) if part) + where, "location",
+            latitude=latitude, longitude=longitude, scale=push.get("Scale"), label=label, map_url=map_url,
         )
     if kind == "link":
-        title = push.get("Title").strip()
+        title, url = push.get("Title").strip(), push.get("Url").strip()
+        shown = url if url.lower().startswith(("http://", "https://")) and not any(c.isspace() for c in url) else ""
         return citizen(
-            f"[链接] {title}" if title else "[链接]", "link",
-            title=title, description=push.get("Description"), url=push.get("Url"),
+            " ".join(part for part in ("[链接]", title, shown) if part), "link",
+            title=title, description=push.get("Description"), url=url,
         )
     if kind in {"video", "shortvideo"}:
         return citizen("[视频]", kind, media_id=push.get("MediaId"), thumb_media_id=push.get("ThumbMediaId"))
@@ -162,6 +176,17 @@ def plan_for(config: WeChatConfig, push: Push) -> Plan:
             return citizen(text, "menu", event="CLICK", menu_key=key, menu_name=action.name)
         return Plan("note", note=NOTES["click"].format(name=key), meta={"event": "CLICK", "menu_key": key})
     return Plan("ignore")  # LOCATION reports, SCAN, template/mass-send results: nothing for an agent
+
+
+def map_link(latitude: str, longitude: str) -> str:
+    """An AMap (高德地图) marker for WeChat's coordinates (GCJ-02, as AMap uses), or "" if they are not numbers."""
+    try:
+        lat, lng = float(latitude), float(longitude)
+    except ValueError:
+        return ""
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        return ""
+    return f"https://uri.amap.com/marker?position={lng},{lat}"
 
 
 def render_text(message: OutboundMessage) -> str:
@@ -204,9 +229,11 @@ class WeChatChannel:
         redis: aioredis.Redis,
         prefix: str,
         api: WeChatAPI,
+        files: WeChatFiles | None = None,
     ) -> None:
         self.config = config
         self.api = api
+        self._files = files
         self._hub = hub
         self._records = records
         self._redis = redis
@@ -351,7 +378,10 @@ class WeChatChannel:
 
         if plan.kind == "citizen":
             assert plan.inbound is not None
-            await self._hub.on_inbound(plan.inbound, ack)
+            inbound = plan.inbound
+            if inbound.kind in MEDIA_LABELS:
+                inbound = await self._with_file(inbound)
+            await self._hub.on_inbound(inbound, ack)
             self._learn_profile_later(push.openid)
             return
         conversation = await self._hub.open_conversation(CHANNEL, push.openid)
@@ -363,6 +393,35 @@ class WeChatChannel:
             if self.config.menu_hint:
                 await self._hub.say(conversation, "bot", self.config.menu_hint, sender_name="智能客服")
             self._learn_profile_later(push.openid)
+
+    # -- citizens' images and voice ------------------------------------------------------------
+
+    async def _with_file(self, inbound: InboundMessage) -> InboundMessage:
+        """The push with its file kept for the agent (`meta.attachment`), fetched before the message is
+        recorded so that the agent's first sight of it already shows it. The wait is bounded (the
+        five-second rule); on any failure the message is recorded without the file and
+        `meta.media_error` says why (its media_id stays for a later fetch within WeChat's three days)."""
+        media_id = str(inbound.meta.get("media_id") or "")
+        if self._files is None or not media_id:
+            return inbound
+        try:
+            media = await asyncio.wait_for(self.api.get_media(media_id), MEDIA_TIMEOUT)
+            owner = {"channel": CHANNEL, "openid": inbound.channel_user_id, "media_id": media_id}
+            attachment = await self._files.keep(media.data, label=MEDIA_LABELS[inbound.kind], owner=owner)
+        except WeChatAPIError as error:
+            code, reason = error.code, error.chinese
+        except TimeoutError:
+            code, reason = "timeout", "下载超时"
+        except ValueError:
+            code, reason = "bad_type", "文件格式无法识别"
+        except Exception:
+            log.exception("could not keep WeChat media %s", media_id)
+            code, reason = "store", "文件保存失败"
+        else:
+            return replace(inbound, meta={**inbound.meta, "attachment": attachment})
+        log.warning("WeChat media %s of %s not kept: %s (%s)", media_id, inbound.channel_user_id, reason, code)
+        failure = {"media_error": code, "media_error_text": f"文件未能获取：{reason}"}
+        return replace(inbound, meta={**inbound.meta, **failure})
 
     # -- OutputChannel ------------------------------------------------------------------------
 

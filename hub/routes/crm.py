@@ -20,6 +20,7 @@ Import/export (supervisors): `GET /api/crm/template?format=xlsx|csv`, `GET /api/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -45,9 +46,10 @@ from crm import (
     export_citizens,
     parse_citizen_table,
 )
-from hub.app import current_user, error
+from hub.app import error
 from hub.auth import StaffUser
 from hub.models import User
+from hub.routes.access import Handler, staff_only
 from hub.spreadsheet import ImportJobs, SpreadsheetError, mime_of
 
 bp = Blueprint("crm")
@@ -62,13 +64,9 @@ def _services(request: Request) -> Any:
     return request.app.ctx.services
 
 
-async def _staff(request: Request, roles: tuple[str, ...], refusal: str) -> StaffUser | HTTPResponse:
-    user = await current_user(request)
-    if user is None:
-        return error(401, "请先登录。", "login_required")
-    if not user.may(*roles):
-        return error(403, refusal, "forbidden")
-    return user
+def crm_staff_only(roles: tuple[str, ...], refusal: str) -> Callable[[Handler], Handler]:
+    """staff_only, with a ticket, merge or spreadsheet problem the handler raises answered as its 4xx."""
+    return staff_only(roles, refusal, (TicketError, MergeError, SpreadsheetError))
 
 
 def _body(request: Request) -> Any:
@@ -83,13 +81,6 @@ def _desk(request: Request) -> TicketDesk:
     return TicketDesk(services.sessions, TicketPolicy.from_settings(services.settings))
 
 
-def _problem(problem: TicketError | MergeError | SpreadsheetError) -> HTTPResponse:
-    body: dict[str, Any] = {"reason": problem.reason, "code": problem.code}
-    if getattr(problem, "field", ""):
-        body["field"] = problem.field
-    return response.json(body, status=problem.status)
-
-
 async def _audit(
     request: Request, user: StaffUser, action: str, citizen_id: int | str, data: dict | None = None
 ) -> None:
@@ -100,10 +91,8 @@ async def _audit(
 
 
 @bp.get("/api/crm/citizens")
-async def search_citizens(request: Request) -> HTTPResponse:
-    user = await _staff(request, EDITORS, "无权查看客户信息。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(EDITORS, "无权查看客户信息。")
+async def search_citizens(request: Request, user: StaffUser) -> HTTPResponse:
     found = await _services(request).citizens.search(request.args.get("q", ""))
     for citizen in found:
         await _audit(request, user, "view_citizen", citizen.id, {"via": "search"})
@@ -111,10 +100,8 @@ async def search_citizens(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/crm/citizens/<citizen_id:int>")
-async def get_citizen(request: Request, citizen_id: int) -> HTTPResponse:
-    user = await _staff(request, EDITORS, "无权查看客户信息。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(EDITORS, "无权查看客户信息。")
+async def get_citizen(request: Request, user: StaffUser, citizen_id: int) -> HTTPResponse:
     citizen = await _services(request).citizens.get(citizen_id)
     if citizen is None:
         return error(404, "没有找到该客户。", "not_found")
@@ -125,10 +112,8 @@ async def get_citizen(request: Request, citizen_id: int) -> HTTPResponse:
 
 
 @bp.patch("/api/crm/citizens/<citizen_id:int>")
-async def edit_citizen(request: Request, citizen_id: int) -> HTTPResponse:
-    user = await _staff(request, EDITORS, "无权修改客户信息。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(EDITORS, "无权修改客户信息。")
+async def edit_citizen(request: Request, user: StaffUser, citizen_id: int) -> HTTPResponse:
     body = _body(request)
     if body is None:
         return error(400, "请求格式错误。", "bad_json")
@@ -151,10 +136,8 @@ async def edit_citizen(request: Request, citizen_id: int) -> HTTPResponse:
 
 
 @bp.get("/api/crm/citizens/<citizen_id:int>/audit")
-async def citizen_audit(request: Request, citizen_id: int) -> HTTPResponse:
-    user = await _staff(request, MANAGERS, "只有班长可以查看客户的访问记录。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(MANAGERS, "只有班长可以查看客户的访问记录。")
+async def citizen_audit(request: Request, user: StaffUser, citizen_id: int) -> HTTPResponse:
     if await _services(request).citizens.get(citizen_id) is None:
         return error(404, "没有找到该客户。", "not_found")
     items = await CitizenMerger(_services(request).sessions).audit_trail(citizen_id)
@@ -175,50 +158,38 @@ async def _merge(
 
 
 @bp.post("/api/crm/merges")
-async def merge_citizens(request: Request) -> HTTPResponse:
-    user = await _staff(request, EDITORS, "无权合并客户。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(EDITORS, "无权合并客户。")
+async def merge_citizens(request: Request, user: StaffUser) -> HTTPResponse:
     merger = CitizenMerger(_services(request).sessions)
-    try:
-        keep_id, merge_id, reason = check_pair(_body(request))
-        if not user.may(*MANAGERS):
-            await merger.propose(keep_id, merge_id, user_id=user.id, reason=reason)
-            return response.json(
-                {"proposed": True, "message": "已提交合并申请，班长确认后生效。",
-                 "keep_id": keep_id, "merge_id": merge_id},
-                status=202,
-            )
-        result = await _merge(request, merger, keep_id, merge_id, user_id=user.id, reason=reason)
-    except MergeError as problem:
-        return _problem(problem)
+    keep_id, merge_id, reason = check_pair(_body(request))
+    if not user.may(*MANAGERS):
+        await merger.propose(keep_id, merge_id, user_id=user.id, reason=reason)
+        return response.json(
+            {"proposed": True, "message": "已提交合并申请，班长确认后生效。",
+             "keep_id": keep_id, "merge_id": merge_id},
+            status=202,
+        )
+    result = await _merge(request, merger, keep_id, merge_id, user_id=user.id, reason=reason)
     return response.json({"merged": True, **result.to_json()})
 
 
 @bp.get("/api/crm/merges/proposals")
-async def merge_proposals(request: Request) -> HTTPResponse:
-    user = await _staff(request, MANAGERS, "只有班长可以处理合并申请。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(MANAGERS, "只有班长可以处理合并申请。")
+async def merge_proposals(request: Request, user: StaffUser) -> HTTPResponse:
     items = await CitizenMerger(_services(request).sessions).proposals()
     return response.json({"items": items})
 
 
 @bp.post("/api/crm/merges/proposals/<proposal_id:int>/<decision:accept|refuse>")
-async def decide_proposal(request: Request, proposal_id: int, decision: str) -> HTTPResponse:
-    user = await _staff(request, MANAGERS, "只有班长可以处理合并申请。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(MANAGERS, "只有班长可以处理合并申请。")
+async def decide_proposal(request: Request, user: StaffUser, proposal_id: int, decision: str) -> HTTPResponse:
     merger = CitizenMerger(_services(request).sessions)
-    try:
-        keep_id, merge_id, reason = await merger.proposal(proposal_id)
-        if decision == "refuse":
-            await merger.refuse(proposal_id, user_id=user.id)
-            return response.json({"refused": True})
-        result = await _merge(request, merger, keep_id, merge_id, user_id=user.id,
-                              reason=reason or f"合并申请 #{proposal_id}")
-    except MergeError as problem:
-        return _problem(problem)
+    keep_id, merge_id, reason = await merger.proposal(proposal_id)
+    if decision == "refuse":
+        await merger.refuse(proposal_id, user_id=user.id)
+        return response.json({"refused": True})
+    result = await _merge(request, merger, keep_id, merge_id, user_id=user.id,
+                          reason=reason or f"合并申请 #{proposal_id}")
     return response.json({"merged": True, **result.to_json()})
 
 
@@ -235,22 +206,17 @@ def _int_arg(request: Request, name: str) -> int | None:
 
 
 @bp.get("/api/crm/tickets")
-async def list_tickets(request: Request) -> HTTPResponse:
-    user = await _staff(request, EDITORS, "无权查看工单。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(EDITORS, "无权查看工单。")
+async def list_tickets(request: Request, user: StaffUser) -> HTTPResponse:
     status = request.args.get("status", "active")
     if status not in ("active", "all", "open", "processing", "resolved", "closed"):
         return error(400, "状态只能是待处理、处理中、已解决、已关闭或全部。", "bad_status")
     assignee = request.args.get("assignee", "")
-    try:
-        if assignee == "me":
-            assignee_id: int | None = user.id
-        else:
-            assignee_id = None if assignee in ("", "none") else _int_arg(request, "assignee")
-        citizen_id = _int_arg(request, "citizen_id")
-    except TicketError as problem:
-        return _problem(problem)
+    if assignee == "me":
+        assignee_id: int | None = user.id
+    else:
+        assignee_id = None if assignee in ("", "none") else _int_arg(request, "assignee")
+    citizen_id = _int_arg(request, "citizen_id")
     citizen_ids = None
     if citizen_id is not None:
         citizen_ids = await CitizenMerger(_services(request).sessions).history_ids(citizen_id)
@@ -268,15 +234,10 @@ async def list_tickets(request: Request) -> HTTPResponse:
 
 
 @bp.post("/api/crm/tickets")
-async def create_ticket(request: Request) -> HTTPResponse:
-    user = await _staff(request, EDITORS, "无权创建工单。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(EDITORS, "无权创建工单。")
+async def create_ticket(request: Request, user: StaffUser) -> HTTPResponse:
     desk = _desk(request)
-    try:
-        ticket = await desk.create(_body(request), created_by=user.id)
-    except TicketError as problem:
-        return _problem(problem)
+    ticket = await desk.create(_body(request), created_by=user.id)
     await _audit(request, user, "create_ticket", ticket.citizen_id, {"ticket": ticket.id})
     return response.json(ticket.to_json(desk.clock()), status=201)
 
@@ -295,10 +256,8 @@ async def _ticket_detail(request: Request, user: StaffUser, desk: TicketDesk, ti
 
 
 @bp.get("/api/crm/tickets/<ticket_id:int>")
-async def get_ticket(request: Request, ticket_id: int) -> HTTPResponse:
-    user = await _staff(request, EDITORS, "无权查看工单。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(EDITORS, "无权查看工单。")
+async def get_ticket(request: Request, user: StaffUser, ticket_id: int) -> HTTPResponse:
     detail = await _ticket_detail(request, user, _desk(request), ticket_id)
     if detail is None:
         return error(404, "没有找到该工单。", "not_found")
@@ -306,17 +265,12 @@ async def get_ticket(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.patch("/api/crm/tickets/<ticket_id:int>")
-async def update_ticket(request: Request, ticket_id: int) -> HTTPResponse:
-    user = await _staff(request, EDITORS, "无权处理工单。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(EDITORS, "无权处理工单。")
+async def update_ticket(request: Request, user: StaffUser, ticket_id: int) -> HTTPResponse:
     body = _body(request)
     notify = isinstance(body, dict) and body.pop("notify_citizen", False) is True
     desk = _desk(request)
-    try:
-        ticket, changed = await desk.update(ticket_id, body, user_id=user.id)
-    except TicketError as problem:
-        return _problem(problem)
+    ticket, changed = await desk.update(ticket_id, body, user_id=user.id)
     await _audit(request, user, "update_ticket", ticket.citizen_id, {"ticket": ticket_id, "changed": changed})
     delivered = False
     if notify and "reply" in changed and ticket.conversation_id:
@@ -339,10 +293,8 @@ async def _send_reply(request: Request, user: StaffUser, conversation_id: str, t
 
 
 @bp.get("/api/crm/staff")
-async def staff(request: Request) -> HTTPResponse:
-    user = await _staff(request, EDITORS, "无权查看坐席名单。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(EDITORS, "无权查看坐席名单。")
+async def staff(request: Request, user: StaffUser) -> HTTPResponse:
     async with _services(request).sessions() as session:
         rows = (
             await session.execute(
@@ -361,9 +313,11 @@ async def staff(request: Request) -> HTTPResponse:
 # ---------------------------------------------------------------------------- import / export
 
 
-def _kind(request: Request) -> str | None:
+def _kind(request: Request) -> str:
     kind = request.args.get("format", "xlsx")
-    return kind if kind in ("xlsx", "csv") else None
+    if kind not in ("xlsx", "csv"):
+        raise SpreadsheetError(400, "格式只能是 xlsx 或 csv。", "bad_format")
+    return kind
 
 
 def _download(data: bytes, name: str, kind: str) -> HTTPResponse:
@@ -378,24 +332,16 @@ def _jobs(request: Request) -> ImportJobs:
 
 
 @bp.get("/api/crm/template")
-async def template(request: Request) -> HTTPResponse:
-    user = await _staff(request, MANAGERS, "只有班长可以导入客户资料。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(MANAGERS, "只有班长可以导入客户资料。")
+async def template(request: Request, user: StaffUser) -> HTTPResponse:
     kind = _kind(request)
-    if kind is None:
-        return error(400, "格式只能是 xlsx 或 csv。", "bad_format")
     return _download(citizen_template(kind), "客户资料导入模板", kind)
 
 
 @bp.get("/api/crm/export")
-async def export(request: Request) -> HTTPResponse:
-    user = await _staff(request, MANAGERS, "只有班长可以导出客户资料。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(MANAGERS, "只有班长可以导出客户资料。")
+async def export(request: Request, user: StaffUser) -> HTTPResponse:
     kind = _kind(request)
-    if kind is None:
-        return error(400, "格式只能是 xlsx 或 csv。", "bad_format")
     citizens = await all_citizens(_services(request).sessions)
     await _services(request).citizens.audit(
         user.id, "export_citizens", "citizens", {"count": len(citizens), "ids": [c.id for c in citizens][:5000]}
@@ -405,17 +351,12 @@ async def export(request: Request) -> HTTPResponse:
 
 
 @bp.post("/api/crm/imports")
-async def start_import(request: Request) -> HTTPResponse:
-    user = await _staff(request, MANAGERS, "只有班长可以导入客户资料。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(MANAGERS, "只有班长可以导入客户资料。")
+async def start_import(request: Request, user: StaffUser) -> HTTPResponse:
     upload = request.files.get("file") if request.files else None
     if upload is None:
         return error(400, "请选择要导入的文件。", "no_file")
-    try:
-        rows = parse_citizen_table(upload.body, upload.name or "")
-    except SpreadsheetError as problem:
-        return _problem(problem)
+    rows = parse_citizen_table(upload.body, upload.name or "")
     if not rows:
         return error(400, "表格中没有数据行。", "empty_file")
     jobs = _jobs(request)
@@ -430,10 +371,8 @@ async def start_import(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/crm/imports/<job_id:str>")
-async def import_status(request: Request, job_id: str) -> HTTPResponse:
-    user = await _staff(request, MANAGERS, "只有班长可以导入客户资料。")
-    if isinstance(user, HTTPResponse):
-        return user
+@crm_staff_only(MANAGERS, "只有班长可以导入客户资料。")
+async def import_status(request: Request, user: StaffUser, job_id: str) -> HTTPResponse:
     state = await _jobs(request).get(job_id[:64])
     if state is None:
         return error(404, "导入任务不存在或已过期。", "no_job")

@@ -20,8 +20,9 @@ from sanic import Blueprint, Request, Sanic, response
 from sanic.response import HTTPResponse
 
 from handoff import CannedError, CannedStore, Owner, render_canned
-from hub.app import current_user, error
+from hub.app import error
 from hub.auth import StaffUser
+from hub.routes.access import staff_only
 
 bp = Blueprint("handoff")
 
@@ -44,22 +45,14 @@ async def stop_sweeper(app: Sanic) -> None:
 
 
 @bp.get("/api/handoff/board")
-async def board(request: Request) -> HTTPResponse:
-    user = await current_user(request)
-    if user is None:
-        return error(401, "请先登录。", "login_required")
-    if not user.may("supervisor"):
-        return error(403, "只有班长可以查看监控面板。", "forbidden")
+@staff_only(("supervisor",), "只有班长可以查看监控面板。")
+async def board(request: Request, user: StaffUser) -> HTTPResponse:
     return response.json(await request.app.ctx.services.dispatcher.handoff.board(), default=str)
 
 
 @bp.get("/api/handoff/agents")
-async def agents(request: Request) -> HTTPResponse:
-    user = await current_user(request)
-    if user is None:
-        return error(401, "请先登录。", "login_required")
-    if not user.may(*STAFF):
-        return error(403, "无权查看坐席状态。", "forbidden")
+@staff_only(STAFF, "无权查看坐席状态。")
+async def agents(request: Request, user: StaffUser) -> HTTPResponse:
     handoff = request.app.ctx.services.dispatcher.handoff
     return response.json({"items": await handoff.agents(), "groups": sorted(handoff.config.groups)})
 
@@ -67,14 +60,8 @@ async def agents(request: Request) -> HTTPResponse:
 # ------------------------------------------------------------------------------ 快捷回复
 
 
-async def _staff(request: Request) -> StaffUser | HTTPResponse:
-    """The logged-in agent or supervisor, or the refusal to send."""
-    user = await current_user(request)
-    if user is None:
-        return error(401, "请先登录。", "login_required")
-    if not user.may(*STAFF):
-        return error(403, "无权使用快捷回复。", "forbidden")
-    return user
+# 快捷回复 are for agents and supervisors; a CannedError becomes its 4xx
+canned_staff_only = staff_only(STAFF, "无权使用快捷回复。", (CannedError,))
 
 
 def _body(request: Request) -> object:
@@ -84,15 +71,9 @@ def _body(request: Request) -> object:
         return None
 
 
-def _refused(problem: CannedError) -> HTTPResponse:
-    return error(problem.status, problem.reason, problem.code)
-
-
 @bp.get("/api/handoff/canned")
-async def canned_list(request: Request) -> HTTPResponse:
-    user = await _staff(request)
-    if isinstance(user, HTTPResponse):
-        return user
+@canned_staff_only
+async def canned_list(request: Request, user: StaffUser) -> HTTPResponse:
     services = request.app.ctx.services
     items = await CannedStore(services.sessions).list(user, request.args.get("q", "")[:50])
     conversation_id = request.args.get("conversation_id")
@@ -113,36 +94,21 @@ async def canned_list(request: Request) -> HTTPResponse:
 
 
 @bp.post("/api/handoff/canned")
-async def canned_create(request: Request) -> HTTPResponse:
-    user = await _staff(request)
-    if isinstance(user, HTTPResponse):
-        return user
-    try:
-        item = await CannedStore(request.app.ctx.services.sessions).create(user, _body(request))
-    except CannedError as problem:
-        return _refused(problem)
+@canned_staff_only
+async def canned_create(request: Request, user: StaffUser) -> HTTPResponse:
+    item = await CannedStore(request.app.ctx.services.sessions).create(user, _body(request))
     return response.json(item.to_json(), status=201)
 
 
 @bp.put("/api/handoff/canned/<canned_id:int>")
-async def canned_update(request: Request, canned_id: int) -> HTTPResponse:
-    user = await _staff(request)
-    if isinstance(user, HTTPResponse):
-        return user
-    try:
-        item = await CannedStore(request.app.ctx.services.sessions).update(user, canned_id, _body(request))
-    except CannedError as problem:
-        return _refused(problem)
+@canned_staff_only
+async def canned_update(request: Request, user: StaffUser, canned_id: int) -> HTTPResponse:
+    item = await CannedStore(request.app.ctx.services.sessions).update(user, canned_id, _body(request))
     return response.json(item.to_json())
 
 
 @bp.delete("/api/handoff/canned/<canned_id:int>")
-async def canned_delete(request: Request, canned_id: int) -> HTTPResponse:
-    user = await _staff(request)
-    if isinstance(user, HTTPResponse):
-        return user
-    try:
-        await CannedStore(request.app.ctx.services.sessions).delete(user, canned_id)
-    except CannedError as problem:
-        return _refused(problem)
+@canned_staff_only
+async def canned_delete(request: Request, user: StaffUser, canned_id: int) -> HTTPResponse:
+    await CannedStore(request.app.ctx.services.sessions).delete(user, canned_id)
     return response.json({"deleted": canned_id})

@@ -8,9 +8,7 @@ worker answers with it before its next question.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -20,9 +18,10 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.response import HTTPResponse
 
 from bot.retrain import RetrainBusy, RetrainJobs, questions_of
-from hub.app import current_user, error
+from hub.app import error
 from hub.auth import StaffUser
 from hub.rate_limit import FEEDBACK_REFUSED, feedback_allowed
+from hub.routes.access import staff_only
 from kb_sync.jobs import ImportJobs
 from kb_sync.preview import EMBEDDER, draft_from, draft_from_view, preview_draft
 from kb_sync.store import LOCAL_TZ, STATUSES, Change, KbError, SearchFilters
@@ -33,8 +32,6 @@ bp = Blueprint("kb_editor")
 
 EDITOR_ROLES = ("kb_editor", "supervisor")  # admin may do everything (StaffUser.may)
 BULK_ACTIONS = {"publish": "published", "draft": "draft", "archive": "archived"}
-
-Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
 @bp.exception(PayloadTooLarge)
@@ -47,22 +44,8 @@ def services(request: Request) -> Any:
     return request.app.ctx.services
 
 
-def editor_only(handler: Handler) -> Handler:
-    """401/403 JSON unless a KB editor, supervisor or admin is logged in; KbError → its 4xx."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-        user = await current_user(request)
-        if user is None:
-            return error(401, "请先登录。", "login_required")
-        if not user.may(*EDITOR_ROLES):
-            return error(403, "无权编辑知识库：需要知识库编辑或班长账号。", "forbidden")
-        try:
-            return await handler(request, user, *args, **kwargs)
-        except KbError as failure:
-            return error(failure.status, failure.reason, failure.code)
-
-    return wrapped
+# 401/403 JSON unless a KB editor, supervisor or admin is logged in; KbError → its 4xx.
+editor_only = staff_only(EDITOR_ROLES, "无权编辑知识库：需要知识库编辑或班长账号。", (KbError,))
 
 
 def body_of(request: Request) -> dict[str, Any]:

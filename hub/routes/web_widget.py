@@ -4,26 +4,22 @@
   (added to the hub's own /chat response by a response-lifecycle signal), so only the bureau's
   sites can embed the chat page that hub/static/widget.js opens in an iframe.
 - `POST /api/web/upload` (multipart: `visitor_id`, `file`): jpg/png/gif/webp/pdf recognised by
-  their first bytes, at most `channels.web.upload_max_bytes`; stored as
+  their first bytes, at most `channels.web.upload_max_bytes`; kept by hub.uploads as
   `<upload_dir>/<YYYY-MM-DD>/<uuid>.<ext>` (+ `<uuid>.json`: whose it is), then recorded as
   the citizen's message through the Dispatcher's normal inbound path. A bad upload gets a 4xx
   with a Chinese reason and stores nothing.
-- `GET /api/web/uploads/<date>/<uuid>.<ext>` serves a file back only to the visitor who sent it
-  (`?visitor_id=`) or to logged-in agents, supervisors, inspectors and administrators.
+- `GET /api/web/uploads/<date>/<uuid>.<ext>` serves a file back (hub.uploads.serve) only to the
+  visitor who sent it (`?visitor_id=`) or to logged-in agents, supervisors, inspectors and
+  administrators; files other channels kept there (WeChat images and voice) only to those staff.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
-import unicodedata
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from sanic import Blueprint, Request, Sanic, response
 from sanic.headers import parse_content_header
@@ -33,10 +29,10 @@ from sqlalchemy import select
 
 from channels import InboundMessage
 from channels.web import CHANNEL, OriginPolicy
-from hub.app import current_user
-from hub.config import PROJECT_ROOT
+from hub import uploads
 from hub.models import Conversation
 from hub.rate_limit import within_limit
+from hub.uploads import IMAGE_KINDS, KIND_OF_NAME_EXT, clean_name, human_size, sniff
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +44,9 @@ UPLOADS_PER_WINDOW = 20
 UPLOAD_WINDOW_SECONDS = 600
 ACK_WAIT_SECONDS = 15.0
 
-# type -> (extensions a citizen's file name may carry, the one we store, MIME type, label)
-TYPES: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "jpg": ((".jpg", ".jpeg", ".jfif"), "jpg", "image/jpeg"),
-    "png": ((".png",), "png", "image/png"),
-    "gif": ((".gif",), "gif", "image/gif"),
-    "webp": ((".webp",), "webp", "image/webp"),
-    "pdf": ((".pdf",), "pdf", "application/pdf"),
-}
-MIME_OF_EXT = {ext: mime for _names, ext, mime in TYPES.values()}
+# what citizens may upload from the web widget (hub.uploads keeps more kinds, e.g. WeChat voice)
+WEB_KINDS = ("jpg", "png", "gif", "webp", "pdf")
+WEB_NAME_EXTS = {name: kind for name, kind in KIND_OF_NAME_EXT.items() if kind in WEB_KINDS}
 
 REASONS = {
     "not_multipart": "请以表单（multipart/form-data）方式上传文件。",
@@ -78,39 +68,6 @@ _background: set[asyncio.Task[Any]] = set()
 
 def fail(status: int, code: str, **values: Any) -> HTTPResponse:
     return response.json({"reason": REASONS[code].format(**values), "code": code}, status=status)
-
-
-def sniff(data: bytes) -> str | None:
-    """The file's real type from its first bytes (never from its name)."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:1024].lstrip(b"\r\n\t ").startswith(b"%PDF-"):
-        return "pdf"
-    return None
-
-
-def clean_name(name: str | None, kind: str) -> str:
-    """A display name safe to show anywhere: no path, no control characters, at most 100 characters."""
-    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().strip(".")
-    return name[:100] or f"未命名.{TYPES[kind][1]}"
-
-
-def human_size(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / 1024 / 1024:.1f} MB".replace(".0 MB", " MB")
-    return f"{max(1, round(size / 1024))} KB"
-
-
-def upload_root(settings: Any) -> Path:
-    root = Path(str(settings.get("channels.web.upload_dir") or "var/uploads"))
-    return root if root.is_absolute() else PROJECT_ROOT / root
 
 
 def max_bytes(settings: Any) -> int:
@@ -244,37 +201,29 @@ async def upload(request: Request) -> HTTPResponse:
     if len(data) > limit:
         return fail(413, "too_large", limit=human_size(limit))
     kind = sniff(data)
-    if kind is None:
+    if kind not in WEB_KINDS:
         return fail(415, "bad_type")
     name = clean_name(file.name, kind)
     ext = Path(name).suffix.lower()
-    known_exts = {e: k for k, (names, _s, _m) in TYPES.items() for e in names}
-    if ext and ext in known_exts and known_exts[ext] != kind:
+    if ext and ext in WEB_NAME_EXTS and WEB_NAME_EXTS[ext] != kind:
         return fail(415, "mismatch", actual=kind.upper(), ext=ext)
-    if ext and ext not in known_exts:
+    if ext and ext not in WEB_NAME_EXTS:
         return fail(415, "bad_type")
     if not await _rate_ok(services, visitor_id):
         return fail(429, "rate")
 
-    stored_ext, mime = TYPES[kind][1], TYPES[kind][2]
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    file_id = uuid.uuid4().hex
-    folder = upload_root(settings) / day
-    path = folder / f"{file_id}.{stored_ext}"
-    owner_path = folder / f"{file_id}.json"
-    url = f"/api/web/uploads/{day}/{file_id}.{stored_ext}"
-    is_image = kind != "pdf"
-    attachment = {"url": url, "name": name, "type": mime, "size": len(data)}
     try:
-        await asyncio.to_thread(_store, folder, path, owner_path, data, {"visitor_id": visitor_id, **attachment})
+        stored = await uploads.keep(settings, data, kind, name, {"visitor_id": visitor_id})
     except OSError:
         log.exception("could not store an upload")
         return fail(500, "server")
+    attachment = stored.attachment
+    is_image = kind in IMAGE_KINDS
     inbound = InboundMessage(
         channel=CHANNEL,
         channel_user_id=visitor_id,
         text="[图片]" if is_image else f"[文件] {name}",
-        channel_message_id=f"{visitor_id}:upload:{file_id}",
+        channel_message_id=f"{visitor_id}:upload:{stored.path.stem}",
         kind="image" if is_image else "file",
         meta={"attachment": attachment},
     )
@@ -286,59 +235,15 @@ async def upload(request: Request) -> HTTPResponse:
         return fail(503, "server")
     except Exception:
         log.exception("an upload could not be recorded")
-        await asyncio.to_thread(_unlink, path, owner_path)
+        await uploads.discard(stored)
         return fail(500, "server")
     return response.json({"message": message.to_json(), "attachment": attachment}, status=201)
 
 
-def _store(folder: Path, path: Path, owner_path: Path, data: bytes, owner: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for target, content in ((owner_path, json.dumps(owner, ensure_ascii=False).encode("utf-8")), (path, data)):
-        partial = target.with_name(target.name + ".part")
-        partial.write_bytes(content)
-        partial.replace(target)
-
-
-def _unlink(*paths: Path) -> None:
-    for path in paths:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-
-
 # ------------------------------------------------------------------------------ download
-
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_NAME = re.compile(r"^([0-9a-f]{32})\.(jpg|png|gif|webp|pdf)$")
 
 
 @bp.get("/api/web/uploads/<day:str>/<name:str>")
 async def uploaded_file(request: Request, day: str, name: str) -> HTTPResponse:
-    services = request.app.ctx.services
-    match = _NAME.match(name)
-    if not _DAY.match(day) or match is None:
-        return fail(404, "not_found")
-    folder = upload_root(services.settings) / day
-    path, owner_path = folder / name, folder / f"{match.group(1)}.json"
-    try:
-        owner = json.loads(await asyncio.to_thread(owner_path.read_text, encoding="utf-8"))
-    except (OSError, ValueError):
-        return fail(404, "not_found")
-    visitor = request.args.get("visitor_id") or request.headers.get("x-visitor-id") or ""
-    allowed = bool(visitor) and visitor == owner.get("visitor_id")
-    if not allowed:
-        user = await current_user(request)
-        # staff who handle or inspect conversations (not, e.g., a KB editor)
-        allowed = user is not None and user.may("agent", "supervisor", "inspector")
-    if not allowed or not path.is_file():
-        return fail(404, "not_found")
-    ext = match.group(2)
-    headers = {
-        "Cache-Control": "private, max-age=86400",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": f"inline; filename*=UTF-8''{quote(str(owner.get('name') or name))}",
-    }
-    if ext != "pdf":  # an image opened on its own can run nothing (the PDF viewer needs no such fence)
-        headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
-    return await response.file(path, mime_type=MIME_OF_EXT[ext], headers=headers)
+    served = await uploads.serve(request, day, name)
+    return served if served is not None else fail(404, "not_found")

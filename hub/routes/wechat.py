@@ -13,6 +13,7 @@ from sanic import Blueprint, Request, Sanic, response
 from sanic.response import HTTPResponse
 
 from channels.wechat import WeChatAPI, WeChatChannel, WeChatConfig
+from hub.uploads import ChannelFiles
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ async def start_wechat(app: Sanic) -> None:
         return
     api = WeChatAPI(config, services.redis, services.keys.prefix)
     records = HubRecords(services)
-    channel = WeChatChannel(config, services.dispatcher, records, services.redis, services.keys.prefix, api)
+    files = ChannelFiles(services.settings)  # citizens' images and voice, for the agent
+    channel = WeChatChannel(config, services.dispatcher, records, services.redis, services.keys.prefix, api, files)
     services.dispatcher.register_channel(channel)
     app.ctx.wechat = channel
     log.info("WeChat channel ready (%s mode)", config.mode)

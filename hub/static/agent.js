@@ -1,13 +1,11 @@
 // Agent console: speaks the /ws/agent protocol (docs/design.md, "Agent console WebSocket").
 import {
-  scheduleReconnect,
-  showToast, sendJson, wsUrl, uuid, el, formatTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader, toMillis,
+  keepStaffSocket, staffSocketState,
+  showToast, sendJson, jsonRequest, uuid, el, formatTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader, toMillis,
 } from "/static/common.js";
 
 const MAX_LEN = 2000; // the hub's limit for agent replies (handoff.console.MAX_REPLY_CHARS)
 const REPLY_ACK_MS = 15000;
-const AUTH_CLOSE_CODE = 4401;
-const PING_MS = 25000;
 // Error codes the hub sends for a failed accept / for a failed reply.
 const ACCEPT_ERRORS = new Set(["taken", "at_capacity"]);
 const REPLY_ERRORS = new Set(["empty", "too_long", "not_yours"]);
@@ -93,11 +91,7 @@ const ui = {
 };
 
 const state = {
-  ws: null,
-  online: false,
-  attempts: 0,
-  reconnectTimer: null,
-  pingTimer: null,
+  ...staffSocketState(),
   queue: [],
   knownQueueIds: null,     // null until the first queue frame: no beep for what is already waiting
   waitStart: new Map(),    // conversation_id -> local epoch ms the wait started
@@ -562,9 +556,10 @@ function lastMessage(conv) {
 
 const LABEL = { bot: "机器人", citizen: "市民", agent: "坐席", system: "系统" };
 
-function buildMsg(sender, name, text, createdAt, extra, attachment) {
-  const textEl = attachment ? buildAttachment(attachment) : el("div", { class: "msg-text" });
+function buildMsg(sender, name, text, createdAt, extra, attachment, mediaError) {
+  const textEl = attachment ? buildAttachment(attachment, text) : el("div", { class: "msg-text" });
   if (!attachment) appendLinkified(textEl, text);
+  if (!attachment && mediaError) textEl.append(el("div", { class: "msg-media-error muted", "data-testid": "msg-media-error", text: mediaError }));
   const node = el("div", { class: "msg", "data-testid": "transcript-message", dataset: { sender, ...extra } });
   if (sender !== "system") {
     node.append(el("div", { class: "msg-meta" },
@@ -576,21 +571,32 @@ function buildMsg(sender, name, text, createdAt, extra, attachment) {
   return node;
 }
 
-/** A supervisor's 悄悄话: a private note, never sent to the citizen. */
-function buildWhisper(m) {
+/**
+ * A message only staff see, never sent to the citizen: a supervisor's 悄悄话 ("whisper") or a note of
+ * mine or a colleague's 内部备注 ("note").
+ */
+function buildStaffOnly(m, kind, label, defaultName) {
   const textEl = el("div", { class: "msg-text" });
   appendLinkified(textEl, m.text ?? "");
   return el("div", {
-    class: "msg whisper",
-    "data-testid": "whisper",
-    dataset: { sender: "whisper", id: m.id != null ? String(m.id) : "" },
+    class: `msg ${kind}`,
+    "data-testid": kind,
+    dataset: { sender: kind, id: m.id != null ? String(m.id) : "" },
   },
     el("div", { class: "msg-meta" },
-      el("span", { class: "msg-label", text: "悄悄话" }),
-      el("span", { class: "msg-name", text: m.sender_name || "班长" }),
+      el("span", { class: "msg-label", text: label }),
+      el("span", { class: "msg-name", text: m.sender_name || defaultName }),
       el("span", { class: "msg-time", text: formatTime(m.created_at) }),
-      el("span", { class: "whisper-private", text: "仅坐席可见" })),
+      el("span", { class: `${kind}-private`, text: "仅坐席可见" })),
     el("div", { class: "msg-bubble" }, textEl));
+}
+
+function buildWhisper(m) {
+  return buildStaffOnly(m, "whisper", "悄悄话", "班长");
+}
+
+function buildNote(m) {
+  return buildStaffOnly(m, "note", "内部备注", "坐席");
 }
 
 function renderConversation(forceScroll) {
@@ -633,7 +639,7 @@ function renderConversation(forceScroll) {
     }
     const sender = ["bot", "citizen", "agent", "system"].includes(m.sender) ? m.sender : "system";
     const name = sender === "citizen" ? (m.sender_name || conv.name) : sender === "agent" ? (m.sender_name || "坐席") : "";
-    t.append(buildMsg(sender, name, m.text ?? "", m.created_at, { id: m.id != null ? String(m.id) : "" }, attachmentOf(m)));
+    t.append(buildMsg(sender, name, m.text ?? "", m.created_at, { id: m.id != null ? String(m.id) : "" }, attachmentOf(m), mediaErrorOf(m)));
   }
   for (const l of conv.local) {
     const node = buildMsg("agent", "我", l.text, l.created_at, { clientId: l.clientId });
@@ -945,23 +951,6 @@ function updateTitle() {
   document.title = n > 0 ? `(${n}) ${BASE_TITLE}` : BASE_TITLE;
 }
 
-/** A note of mine or a colleague's: in the transcript for staff, never sent to the citizen. */
-function buildNote(m) {
-  const textEl = el("div", { class: "msg-text" });
-  appendLinkified(textEl, m.text ?? "");
-  return el("div", {
-    class: "msg note",
-    "data-testid": "note",
-    dataset: { sender: "note", id: m.id != null ? String(m.id) : "" },
-  },
-    el("div", { class: "msg-meta" },
-      el("span", { class: "msg-label", text: "内部备注" }),
-      el("span", { class: "msg-name", text: m.sender_name || "坐席" }),
-      el("span", { class: "msg-time", text: formatTime(m.created_at) }),
-      el("span", { class: "note-private", text: "仅坐席可见" })),
-    el("div", { class: "msg-bubble" }, textEl));
-}
-
 function sendNote() {
   const conv = state.convs.get(state.selected);
   const text = ui.input.value.trim();
@@ -1051,12 +1040,18 @@ function renderTyping() {
   ui.citizenTyping.classList.toggle("hidden", !(conv && !conv.ended && conv.citizenTyping));
 }
 
-/* attachments the citizen sent (hub/routes/web_widget.py stores and serves them) */
+/* attachments the citizen sent (hub/uploads.py keeps and serves them: web uploads, WeChat images and voice) */
 
 function attachmentOf(m) {
   const a = m && m.meta && m.meta.attachment;
   if (!a || typeof a !== "object" || typeof a.url !== "string" || !a.url.startsWith("/api/web/uploads/")) return null;
   return a;
+}
+
+/** Why a WeChat image's or voice message's file could not be fetched (the message itself is kept). */
+function mediaErrorOf(m) {
+  const reason = m && m.meta && m.meta.media_error_text;
+  return typeof reason === "string" && reason ? reason : "";
 }
 
 function formatSize(bytes) {
@@ -1066,19 +1061,31 @@ function formatSize(bytes) {
   return `${Math.max(1, Math.round(n / 1024))} KB`;
 }
 
-function buildAttachment(a) {
+/**
+ * The file as a thumbnail (images) or a download link; `text` is shown above it unless it only says what
+ * the file is ("[图片]", "[文件] name") — e.g. a WeChat voice message's recognised words.
+ */
+function buildAttachment(a, text) {
   const name = String(a.name || "附件");
+  let file;
   if (String(a.type || "").startsWith("image/")) {
-    return el("a", {
+    file = el("a", {
       class: "msg-image", href: a.url, target: "_blank", rel: "noopener", title: `${name}（点击查看原图）`, "data-testid": "msg-image",
     }, el("img", { src: a.url, alt: name, loading: "lazy" }));
+  } else {
+    const audio = String(a.type || "").startsWith("audio/");
+    file = el("a", {
+      class: "msg-file", href: a.url, target: "_blank", rel: "noopener", download: name, "data-testid": "msg-file",
+    },
+      el("span", { class: "file-icon", "aria-hidden": "true", text: audio ? "🎤" : "📄" }),
+      el("span", { class: "file-name", text: audio ? `${name}（语音，点击下载）` : name }),
+      el("span", { class: "file-size", text: formatSize(a.size) }));
   }
-  return el("a", {
-    class: "msg-file", href: a.url, target: "_blank", rel: "noopener", download: name, "data-testid": "msg-file",
-  },
-    el("span", { class: "file-icon", "aria-hidden": "true", text: "📄" }),
-    el("span", { class: "file-name", text: name }),
-    el("span", { class: "file-size", text: formatSize(a.size) }));
+  const caption = String(text ?? "");
+  if (!caption || caption === "[图片]" || caption === `[文件] ${name}`) return file;
+  const box = el("div", { class: "msg-text" });
+  appendLinkified(box, caption);
+  return el("div", {}, box, file);
 }
 
 /* 智能推荐: KB answers for the citizen's last message */
@@ -1321,12 +1328,8 @@ async function saveCanned(ev) {
   const body = { shortcut: ui.cannedShortcut.value, title: ui.cannedTitle.value, text: ui.cannedText.value };
   if (!editing) body.scope = ui.cannedScope.value;
   try {
-    const resp = await fetch(editing ? `/api/handoff/canned/${editing}` : "/api/handoff/canned", {
-      method: editing ? "PUT" : "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body),
-    });
+    const url = editing ? `/api/handoff/canned/${editing}` : "/api/handoff/canned";
+    const resp = await jsonRequest(editing ? "PUT" : "POST", url, body);
     const data = await resp.json().catch(() => ({}));
     if (!resp.ok) { showDialogError(ui.cannedError, data.reason || "保存失败，请稍后再试"); return; }
   } catch (_) {
@@ -1404,16 +1407,6 @@ function wireConsoleFeatures() {
 
 /* --------------------------------------------------------------- connection */
 
-function setOnline(online, text) {
-  state.online = online;
-  ui.dot.dataset.state = online ? "online" : (state.attempts > 0 ? "offline" : "connecting");
-  ui.dot.title = online ? "已连接" : "未连接";
-  if (online) ui.banner.classList.add("hidden");
-  else if (text) { ui.banner.textContent = text; ui.banner.classList.remove("hidden"); }
-  ui.presence.disabled = !online || !state.presence;
-  updateReplyControls();
-}
-
 function handleFrame(frame) {
   switch (frame.type) {
     case "queue": renderQueue(Array.isArray(frame.items) ? frame.items : []); break;
@@ -1434,43 +1427,18 @@ function handleFrame(frame) {
   }
 }
 
-function connect() {
-  clearTimeout(state.reconnectTimer);
-  state.reconnectTimer = null;
-  let ws;
-  try { ws = new WebSocket(wsUrl("/ws/agent")); } catch (_) { reconnectLater(); return; }
-  state.ws = ws;
-  ws.addEventListener("open", () => {
-    if (state.ws !== ws) return;
-    state.socketSeq += 1;
-    state.attempts = 0;
-    setOnline(true);
-    clearInterval(state.pingTimer);
-    state.pingTimer = setInterval(() => {
-      if (state.ws === ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
-    }, PING_MS);
-  });
-  ws.addEventListener("message", (ev) => {
-    if (state.ws !== ws) return;
-    let frame;
-    try { frame = JSON.parse(ev.data); } catch (_) { return; }
-    if (frame && typeof frame === "object") handleFrame(frame);
-  });
-  ws.addEventListener("close", (ev) => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    clearInterval(state.pingTimer);
-    if (ev.code === AUTH_CLOSE_CODE) {
-      location.href = "/login?next=/agent";
-      return;
-    }
-    reconnectLater();
-  });
-}
-
-function reconnectLater() {
-  scheduleReconnect(state, connect, (text) => setOnline(false, text));
-}
+const connect = keepStaffSocket(state, {
+  path: "/ws/agent",
+  page: "/agent",
+  dot: ui.dot,
+  banner: ui.banner,
+  onOpen: () => { state.socketSeq += 1; },
+  onFrame: handleFrame,
+  onOnlineChange: (online) => {
+    ui.presence.disabled = !online || !state.presence;
+    updateReplyControls();
+  },
+});
 
 /* -------------------------------------------------------------------- wire */
 
@@ -1501,7 +1469,6 @@ for (const [dialog, hide] of [[ui.transferDialog, hideTransferDialog], [ui.close
   dialog.addEventListener("mousedown", (ev) => { if (ev.target === dialog) hide(); });
 }
 ui.presence.addEventListener("change", changePresence);
-window.addEventListener("online", () => { if (!state.ws) connect(); });
 setInterval(tickWaiting, 1000);
 
 renderTabs();

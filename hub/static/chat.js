@@ -1,5 +1,5 @@
 // Citizen web chat: speaks the /ws/chat protocol (docs/design.md, "Web chat WebSocket").
-import { scheduleReconnect, wsUrl, uuid, el, formatTime, appendLinkified, toMillis } from "/static/common.js";
+import { scheduleReconnect, wsUrl, uuid, el, formatTime, appendLinkified, toMillis, jsonRequest } from "/static/common.js";
 
 const VISITOR_KEY = "zwkf_visitor_id";
 const MAX_LEN = 1000;
@@ -273,11 +273,8 @@ function feedbackRow(id) {
     down.disabled = true;
     note.textContent = "";
     try {
-      const resp = await fetch("/api/feedback", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ message_id: Number(id), visitor_id: state.visitorId, vote: value }),
+      const resp = await jsonRequest("POST", "/api/feedback", {
+        message_id: Number(id), visitor_id: state.visitorId, vote: value,
       });
       if (!resp.ok) {
         let reason = "评价未提交成功，请稍后重试";

@@ -127,14 +127,52 @@ export function channelLabel(code) {
   return map[String(code).toLowerCase()] || String(code);
 }
 
+/** fetch() with the session cookie, a JSON body and JSON asked for back; rejects as fetch does. */
+export function jsonRequest(method, url, body) {
+  return fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
 /** Only same-site absolute paths are allowed as redirect targets. */
 export function safeNext(value, fallback) {
   if (typeof value === "string" && /^\/(?![\/\\])/.test(value)) return value;
   return fallback;
 }
 
-/** Fill the staff header (name + logout). Redirects to login on 401. Returns the user or null. */
-export async function initStaffHeader(nextPath) {
+// The staff pages every staff header links to, in order (班长看板 and page tools are in each page's HTML).
+const STAFF_NAV = [["/agent", "坐席工作台"], ["/kb", "知识库"], ["/tickets", "工单"]];
+
+/**
+ * Complete the page's <header class="app-header"> around what its HTML holds (its own <nav> links
+ * and its own controls in <span class="user">): the brand (linking to data-home, else this page),
+ * the staff pages before the page's own links with this one marked, a spacer, then the person's name
+ * and 退出 after the controls.
+ */
+function renderStaffHeader(pagePath) {
+  const header = document.querySelector("header.app-header");
+  if (!header) return;
+  const nav = header.querySelector("nav") || el("nav");
+  const user = header.querySelector(".user") || el("span", { class: "user" });
+  nav.prepend(...STAFF_NAV.map(([href, label]) => el("a", { href, class: href === pagePath ? "active" : null }, label)));
+  user.append(
+    el("span", { id: "agent-name", "data-testid": "agent-name" }),
+    el("a", { id: "logout", href: "/login", "data-testid": "logout" }, "退出"),
+  );
+  const brand = el("a", { class: "brand", href: header.dataset.home || pagePath },
+    el("span", { class: "brand-mark", "aria-hidden": "true" }, "政"), "政务云客服");
+  header.replaceChildren(brand, nav, el("span", { class: "spacer" }), user);
+}
+
+/**
+ * Build the staff header for the page at `pagePath` and fill it (name + logout). Redirects to login
+ * (back to `pagePath` afterwards) on 401. Returns the user or null.
+ */
+export async function initStaffHeader(pagePath) {
+  renderStaffHeader(pagePath);
   const nameEl = document.getElementById("agent-name");
   const logout = document.getElementById("logout");
   if (logout) {
@@ -149,7 +187,7 @@ export async function initStaffHeader(nextPath) {
   try {
     const resp = await fetch("/api/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (resp.status === 401 || resp.status === 403) {
-      location.href = `/login?next=${encodeURIComponent(nextPath)}`;
+      location.href = `/login?next=${encodeURIComponent(pagePath)}`;
       return null;
     }
     if (!resp.ok) return null;
@@ -201,4 +239,77 @@ export function scheduleReconnect(state, connect, notify, lostText = "与服务�
     notify("正在重新连接…");
     connect();
   }, delay);
+}
+
+/** The fields keepStaffSocket keeps on a page's state object, before the first socket. */
+export function staffSocketState() {
+  return { ws: null, online: false, attempts: 0, reconnectTimer: null, pingTimer: null };
+}
+
+// The hub closes a staff socket with this code when the session is gone (hub/app.py, agent_socket).
+const AUTH_CLOSE_CODE = 4401;
+const PING_MS = 25000;
+
+/**
+ * Keep a staff page's WebSocket to the hub open: ping it while it is up, hand each JSON frame to
+ * `onFrame`, send the person to the login page (back to `page` afterwards) when the hub refuses the
+ * session, and reconnect with backoff after a drop or when the browser is back online.
+ *
+ * `conn` is the page's state object; this keeps `ws`, `online`, `attempts`, `reconnectTimer` and
+ * `pingTimer` on it. The connection dot and banner show the state; `onOnlineChange(online)` updates
+ * whatever else depends on it. `onOpen(ws)` runs once each socket is up (ask the hub for what the page
+ * shows), `onDrop()` after a socket drops, before the reconnect is scheduled.
+ * Returns `connect`: call it once the page is wired.
+ */
+export function keepStaffSocket(conn, { path, page, dot, banner, onOpen, onFrame, onDrop, onOnlineChange }) {
+  function setOnline(online, text) {
+    conn.online = online;
+    dot.dataset.state = online ? "online" : (conn.attempts > 0 ? "offline" : "connecting");
+    dot.title = online ? "已连接" : "未连接";
+    if (online) banner.classList.add("hidden");
+    else if (text) { banner.textContent = text; banner.classList.remove("hidden"); }
+    if (onOnlineChange) onOnlineChange(online);
+  }
+
+  function reconnectLater() {
+    scheduleReconnect(conn, connect, (text) => setOnline(false, text));
+  }
+
+  function connect() {
+    clearTimeout(conn.reconnectTimer);
+    conn.reconnectTimer = null;
+    let ws;
+    try { ws = new WebSocket(wsUrl(path)); } catch (_) { reconnectLater(); return; }
+    conn.ws = ws;
+    ws.addEventListener("open", () => {
+      if (conn.ws !== ws) return;
+      conn.attempts = 0;
+      setOnline(true);
+      if (onOpen) onOpen(ws);
+      clearInterval(conn.pingTimer);
+      conn.pingTimer = setInterval(() => {
+        if (conn.ws === ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
+      }, PING_MS);
+    });
+    ws.addEventListener("message", (ev) => {
+      if (conn.ws !== ws) return;
+      let frame;
+      try { frame = JSON.parse(ev.data); } catch (_) { return; }
+      if (frame && typeof frame === "object") onFrame(frame);
+    });
+    ws.addEventListener("close", (ev) => {
+      if (conn.ws !== ws) return;
+      conn.ws = null;
+      clearInterval(conn.pingTimer);
+      if (ev.code === AUTH_CLOSE_CODE) {
+        location.href = `/login?next=${page}`;
+        return;
+      }
+      if (onDrop) onDrop();
+      reconnectLater();
+    });
+  }
+
+  window.addEventListener("online", () => { if (!conn.ws) connect(); });
+  return connect;
 }

@@ -1,5 +1,5 @@
 // Agent login: POST /api/login with JSON, then go to ?next= (same-site paths only) or /agent.
-import { safeNext } from "/static/common.js";
+import { jsonRequest, safeNext } from "/static/common.js";
 
 const form = document.getElementById("login-form");
 const username = document.getElementById("username");
@@ -38,12 +38,7 @@ form.addEventListener("submit", async (ev) => {
   submit.disabled = true;
   submit.textContent = "登录中…";
   try {
-    const resp = await fetch("/api/login", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ username: user, password: pass }),
-    });
+    const resp = await jsonRequest("POST", "/api/login", { username: user, password: pass });
     if (resp.ok) {
       const me = await resp.json().catch(() => ({}));
       const next = new URLSearchParams(location.search).get("next");

@@ -3,10 +3,8 @@
 // 接管 (take over, a waiting or a served one). Take-over is deliberate: the hub does not hold it back
 // by the supervisor's own capacity; the page shows their load and says so before and after.
 // What is watched lives in the hub (Redis): a reconnect to any worker resumes it.
-import { scheduleReconnect, showToast, sendJson, wsUrl, el, formatTime, appendLinkified, initStaffHeader, toMillis } from "/static/common.js";
+import { keepStaffSocket, staffSocketState, showToast, sendJson, el, formatTime, appendLinkified, initStaffHeader, toMillis } from "/static/common.js";
 
-const AUTH_CLOSE_CODE = 4401;
-const PING_MS = 25000;
 const REFRESH_MS = 5000;        // the hub pushes the board on every change; waits still grow between changes
 const CONFIRM_MS = 4000;        // 接管 asks for a second click within this time
 const PRESENCE = { online: ["在线", "tag-green"], busy: ["忙碌", "tag-orange"], away: ["离开", "tag-gray"], offline: ["离线", "tag-gray"] };
@@ -34,11 +32,7 @@ const ui = {
 };
 
 const state = {
-  ws: null,
-  online: false,
-  attempts: 0,
-  reconnectTimer: null,
-  pingTimer: null,
+  ...staffSocketState(),
   refreshTimer: null,
   board: null,
   watching: null,          // {id, name, messages: Map, memo, ended, agent}
@@ -138,14 +132,20 @@ function renderWaiting(items) {
   }
 }
 
-function buildWaitingRow(cid) {
-  const takeover = el("button", {
+/** A 接管 button for a conversation (asks for a second click, see takeOver). */
+function takeoverButton(cid, testId, title) {
+  const button = el("button", {
     class: "btn btn-sm btn-danger takeover-btn",
     type: "button",
-    "data-testid": "takeover-waiting-btn",
-    title: "不等坐席接入，由我直接服务该市民",
-    onclick: () => takeOver(cid, takeover),
+    "data-testid": testId,
+    title,
+    onclick: () => takeOver(cid, button),
   }, "接管");
+  return button;
+}
+
+function buildWaitingRow(cid) {
+  const takeover = takeoverButton(cid, "takeover-waiting-btn", "不等坐席接入，由我直接服务该市民");
   return el("tr", { class: "w-row", "data-testid": "waiting-row", dataset: { conversationId: cid } },
     el("td", {}, el("span", { class: "a-conv-id", title: cid, text: `会话 ${shortId(cid)}` })),
     el("td", { class: "w-group" }),
@@ -241,13 +241,7 @@ function fillAgentRow(tr, a) {
 let me = null; // {username} from /api/me
 
 function buildConvItem(cid) {
-  const takeover = el("button", {
-    class: "btn btn-sm btn-danger takeover-btn",
-    type: "button",
-    "data-testid": "takeover-btn",
-    title: "把该会话转到我的坐席工作台",
-    onclick: () => takeOver(cid, takeover),
-  }, "接管");
+  const takeover = takeoverButton(cid, "takeover-btn", "把该会话转到我的坐席工作台");
   return el("li", { class: "a-conv", "data-testid": "board-conv", dataset: { conversationId: cid } },
     el("span", { class: "a-conv-id", title: cid, text: `会话 ${shortId(cid)}` }),
     el("button", {
@@ -480,59 +474,32 @@ function handleFrame(frame) {
   }
 }
 
-function setOnline(online, text) {
-  state.online = online;
-  ui.dot.dataset.state = online ? "online" : (state.attempts > 0 ? "offline" : "connecting");
-  ui.dot.title = online ? "已连接" : "未连接";
-  if (online) ui.banner.classList.add("hidden");
-  else if (text) { ui.banner.textContent = text; ui.banner.classList.remove("hidden"); }
-  updateWhisperControls();
+/** Ask for the board (and the watched conversation again) on every new socket; keep the waits fresh. */
+function syncBoard(ws) {
+  ws.send(JSON.stringify({ type: "board" }));
+  if (state.watching) ws.send(JSON.stringify({ type: "watch", conversation_id: state.watching.id }));
+  clearInterval(state.refreshTimer);
+  state.refreshTimer = setInterval(() => {
+    if (state.ws === ws && ws.readyState === WebSocket.OPEN && !document.hidden) ws.send(JSON.stringify({ type: "board" }));
+  }, REFRESH_MS);
 }
 
-function connect() {
-  clearTimeout(state.reconnectTimer);
-  state.reconnectTimer = null;
-  let ws;
-  try { ws = new WebSocket(wsUrl("/ws/agent")); } catch (_) { reconnectLater(); return; }
-  state.ws = ws;
-  ws.addEventListener("open", () => {
-    if (state.ws !== ws) return;
-    state.attempts = 0;
-    setOnline(true);
-    ws.send(JSON.stringify({ type: "board" }));
-    if (state.watching) ws.send(JSON.stringify({ type: "watch", conversation_id: state.watching.id }));
-    clearInterval(state.pingTimer);
-    state.pingTimer = setInterval(() => {
-      if (state.ws === ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
-    }, PING_MS);
-    clearInterval(state.refreshTimer);
-    state.refreshTimer = setInterval(() => {
-      if (state.ws === ws && ws.readyState === WebSocket.OPEN && !document.hidden) ws.send(JSON.stringify({ type: "board" }));
-    }, REFRESH_MS);
-  });
-  ws.addEventListener("message", (ev) => {
-    if (state.ws !== ws) return;
-    let frame;
-    try { frame = JSON.parse(ev.data); } catch (_) { return; }
-    if (frame && typeof frame === "object") handleFrame(frame);
-  });
-  ws.addEventListener("close", (ev) => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    clearInterval(state.pingTimer);
-    clearInterval(state.refreshTimer);
-    if (ev.code === AUTH_CLOSE_CODE) {
-      location.href = "/login?next=/supervisor";
-      return;
-    }
-    if (state.watching) { state.watching.messages.clear(); state.watching.loading = true; renderWatch(true); }
-    reconnectLater();
-  });
+/** A dropped socket: stop refreshing; the watched transcript shows as loading until the next socket resends it. */
+function pauseBoardSync() {
+  clearInterval(state.refreshTimer);
+  if (state.watching) { state.watching.messages.clear(); state.watching.loading = true; renderWatch(true); }
 }
 
-function reconnectLater() {
-  scheduleReconnect(state, connect, (text) => setOnline(false, text));
-}
+const connect = keepStaffSocket(state, {
+  path: "/ws/agent",
+  page: "/supervisor",
+  dot: ui.dot,
+  banner: ui.banner,
+  onOpen: syncBoard,
+  onFrame: handleFrame,
+  onDrop: pauseBoardSync,
+  onOnlineChange: updateWhisperControls,
+});
 
 /* -------------------------------------------------------------------- wire */
 
@@ -542,7 +509,6 @@ ui.whisperInput.addEventListener("input", updateWhisperControls);
 ui.whisperInput.addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) sendWhisper(ev);
 });
-window.addEventListener("online", () => { if (!state.ws) connect(); });
 
 renderWatch(true);
 initStaffHeader("/supervisor").then((user) => {

@@ -58,8 +58,8 @@ def test_each_message_type_in_each_mode(mode: str, kind: str) -> None:
         "text": "居住证怎么办理",
         "voice": "公积金怎么提取",
         "image": "[图片]",
-        "location": "[位置] 弥勒市政务服务中心",
-        "link": "[链接] 办事指南",
+        "location": "[位置] 弥勒市政务服务中心（24.39, 103.41） https://uri.amap.com/marker?position=103.41,24.39",
+        "link": "[链接] 办事指南 https://example.org/a",
     }[kind]
     assert inbound.text == expected
     if kind == "voice":

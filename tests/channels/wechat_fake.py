@@ -4,7 +4,9 @@
 and `/cgi-bin/menu/create` on a free loopback port (stdlib, in a thread) with WeChat's real
 error codes: 40013 (bad appid), 40001 (invalid token), 42001 (expired token), 45015
 (48-hour window closed), -1 (system busy). Switches expire tokens, close a citizen's window
-or make the next calls busy.
+or make the next calls busy. `GET /cgi-bin/media/get` answers a file added with `add_media`
+as WeChat does (the bytes, with Content-Type and Content-disposition) and an unknown
+media_id with 40007 (JSON in a text/plain body, as WeChat sends its media errors).
 
 `Platform` builds the requests WeChat's servers send to ours: signatures computed as
 `wechatpy.utils.check_signature` checks them, safe-mode bodies encrypted with
@@ -45,6 +47,8 @@ class FakeWeChat:
     unionids: dict[str, str] = field(default_factory=dict)
     token_fetches: int = 0
     calls: list[tuple[str, int]] = field(default_factory=list)  # (path, errcode)
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # media_id -> (file, Content-Type)
+    media_delay: float = 0.0  # seconds `/cgi-bin/media/get` takes to answer
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -68,6 +72,11 @@ class FakeWeChat:
         """The citizen last wrote more than 48 hours ago: 45015 for customer-service messages."""
         with self._lock:
             self._closed.add(openid)
+
+    def add_media(self, media_id: str, data: bytes, content_type: str) -> None:
+        """A file a citizen sent (an image, a voice message) that `/cgi-bin/media/get` serves."""
+        with self._lock:
+            self.media[media_id] = (data, content_type)
 
     def busy(self, calls: int) -> None:
         """The next `calls` API calls answer -1 (system busy)."""
@@ -110,6 +119,9 @@ class FakeWeChat:
         payload = self._answer(parsed.path, method, query, body)
         with self._lock:
             self.calls.append((parsed.path, int(payload.get("errcode") or 0)))
+        if path_is_media(parsed.path):
+            _media_answer(request, payload, query.get("media_id", ""))
+            return
         request._json(payload)
 
     def _answer(self, path: str, method: str, query: dict[str, str], body: bytes) -> dict[str, Any]:
@@ -142,6 +154,13 @@ class FakeWeChat:
                     return {"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"}
                 self.sent.append(message)
             return {"errcode": 0, "errmsg": "ok"}
+        if path_is_media(path) and method == "GET":
+            with self._lock:
+                found, delay = self.media.get(query.get("media_id", "")), self.media_delay
+            time.sleep(delay)
+            if found is None:
+                return {"errcode": 40007, "errmsg": "invalid media_id"}
+            return {"errcode": 0, "file": found}
         if path == "/cgi-bin/user/info":
             openid = query.get("openid", "")
             info: dict[str, Any] = {"subscribe": 1, "openid": openid, "nickname": self.nicknames.get(openid, "")}
@@ -153,6 +172,33 @@ class FakeWeChat:
                 self.menus.append(json.loads(body.decode("utf-8")))
             return {"errcode": 0, "errmsg": "ok"}
         return {"errcode": 40066, "errmsg": "invalid url"}
+
+
+def path_is_media(path: str) -> bool:
+    return path == "/cgi-bin/media/get"
+
+
+def _media_answer(request: JsonHandler, payload: dict[str, Any], media_id: str) -> None:
+    """`/cgi-bin/media/get`'s answer: the file as a download, or the error as JSON in text/plain."""
+    if "file" in payload:
+        data, content_type = payload["file"]
+        ext = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "audio/amr": "amr"}.get(content_type, "bin")
+        headers = {
+            "Content-Type": content_type,
+            "Content-disposition": f'attachment; filename="{media_id}.{ext}"',
+            "Cache-Control": "no-cache, must-revalidate",
+        }
+    else:
+        data = json.dumps(payload).encode("utf-8")
+        headers = {"Content-Type": "text/plain"}
+    try:
+        request.send_response(200)
+        for name, value in {**headers, "Content-Length": str(len(data))}.items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):  # the hub gave up waiting (media_delay)
+        request.close_connection = True
 
 
 def signature(token: str, timestamp: str, nonce: str, *extra: str) -> str:
@@ -263,6 +309,30 @@ SAMPLES: dict[str, dict[str, str]] = {
 }
 
 
+def raw_request(host: str, port: int, path: str, query: dict[str, str], body: bytes) -> bytes:
+    """One whole HTTP/1.1 keep-alive POST as bytes (the bench builds every push's ahead of time)."""
+    head = (
+        f"POST {path}?{urllib.parse.urlencode(query)} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def _head_fields(head: bytes) -> tuple[int, int, bool]:
+    """(status, content length, connection: close) of a response head ending in a blank line."""
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length, close = 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value.strip())
+        elif name == "connection" and value.strip().lower() == "close":
+            close = True
+    return status, length, close
+
+
 class RawHttp:
     """A lean HTTP/1.1 keep-alive client over asyncio streams (loopback tests and the bench:
     httpx's per-request CPU would otherwise dominate on a small machine)."""
@@ -278,18 +348,19 @@ class RawHttp:
 
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
 
+    def request(self, path: str, query: dict[str, str], body: bytes) -> bytes:
+        return raw_request(self.host, self.port, path, query, body)
+
     async def post(self, path: str, query: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        target = path + "?" + urllib.parse.urlencode(query)
-        head = (
-            f"POST {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: text/xml\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
-        ).encode("latin-1")
+        return await self.send(self.request(path, query, body))
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        """Send a request built by `request` (one write) and read the response."""
         for attempt in range(2):
             if self._writer is None:
                 await self._connect()
             try:
-                self._writer.write(head + body)
-                await self._writer.drain()
+                self._writer.write(request)
                 return await self._read()
             except (ConnectionError, OSError, ValueError, EOFError):  # EOFError: IncompleteReadError
                 await self.close()
@@ -298,20 +369,8 @@ class RawHttp:
         raise AssertionError("unreachable")
 
     async def _read(self) -> tuple[int, bytes]:
-        status_line = await self._reader.readline()
-        if not status_line:
-            raise ConnectionError("closed")
-        status = int(status_line.split()[1])
-        length, close = 0, False
-        while True:
-            line = await self._reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value.strip())
-            if name.strip().lower() == "connection" and value.strip().lower() == "close":
-                close = True
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status, length, close = _head_fields(head)
         body = await self._reader.readexactly(length) if length else b""
         if close:
             await self.close()
@@ -325,3 +384,44 @@ class RawHttp:
             except Exception:
                 pass
         self._reader = self._writer = None
+
+
+async def serve_lean_rasa(delay_seconds: float = 0.0, slow_seconds: float = 1.5) -> Any:
+    """`FakeRasa`'s replies from an asyncio server (the bench's stand-in for Rasa in a process of
+    its own: a threaded stdlib server costs the shared cores more than the hub's own work).
+    Only what the hub sends: `POST /webhooks/rest/webhook` with a JSON body; any GET answers the
+    status. Returns the started server (its port: `server.sockets[0].getsockname()[1]`)."""
+    import asyncio
+
+    replies = FakeRasa(slow_seconds=slow_seconds, delay_seconds=delay_seconds).replies
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                method = head.split(b" ", 1)[0]
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                data = json.loads(await reader.readexactly(length) or b"{}") if length else {}
+                if method == b"GET":
+                    status, payload = 200, {"model_file": "fake.tar.gz"}
+                else:
+                    text = str(data.get("message", ""))
+                    pause = slow_seconds if "慢" in text else delay_seconds
+                    if pause:
+                        await asyncio.sleep(pause)
+                    status, payload = replies(text, data.get("sender"))
+                body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                writer.write(
+                    f"HTTP/1.1 {status} OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n".encode("latin-1") + body
+                )
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)

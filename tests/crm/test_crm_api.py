@@ -161,6 +161,9 @@ async def test_tickets_from_the_console_and_from_left_messages_with_the_sla(
     agent_id = await _user_id(sessions, "agent1")
     bad = await staff["agent"].post("/api/crm/tickets", json={"citizen_id": cid, "title": ""})
     assert bad.status_code == 400 and bad.json()["field"] == "title" and "标题" in bad.json()["reason"]
+    bad = await staff["agent"].get("/api/crm/tickets", params={"assignee": "张敏"})
+    assert bad.status_code == 400
+    assert bad.json() == {"reason": "参数 assignee 应为数字。", "code": "bad_arg", "field": "assignee"}
     created = await staff["agent"].post(
         "/api/crm/tickets",
         json={"citizen_id": cid, "title": "社保卡补办进度", "body": "请三天内回电", "assignee_id": agent_id},
@@ -226,6 +229,8 @@ async def test_import_and_export_of_citizen_records_over_http(
     template = await supervisor.get("/api/crm/template", params={"format": "xlsx"})
     assert template.status_code == 200 and template.headers["content-type"].startswith("application/vnd.openxml")
     assert (await staff["agent"].get("/api/crm/template")).status_code == 403
+    bad = await supervisor.get("/api/crm/template", params={"format": "pdf"})
+    assert bad.status_code == 400 and bad.json() == {"reason": "格式只能是 xlsx 或 csv。", "code": "bad_format"}
     upload = {"file": ("c.csv", b"x", "text/csv")}
     assert (await staff["agent"].post("/api/crm/imports", files=upload)).status_code == 403
     upload = {"file": ("c.xlsx", b"\x89PNG not a table", "image/png")}

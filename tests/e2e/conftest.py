@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from tests.support import ROOT
 
@@ -32,6 +33,7 @@ DEFAULT_TIMEOUT_MS = 20_000
 expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 
 NewContext = Callable[..., Awaitable["BrowserContext"]]  # noqa: F821
+NewPage = Callable[..., Awaitable[Page]]
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +77,16 @@ async def new_context(browser) -> AsyncIterator[NewContext]:
     for context in contexts:
         await context.close()
     assert not page_errors, f"uncaught JavaScript errors: {page_errors}"
+
+
+@pytest.fixture
+def new_page(new_context: NewContext) -> NewPage:
+    """A factory of fresh pages, each in its own browser context (one person each)."""
+
+    async def make(base_url: str, **options: Any) -> Page:
+        return await (await new_context(base_url, **options)).new_page()
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import RunningSystem
+from tests.e2e.helpers import accept, ask_for_a_person, keep_frames, log_in, shot
 from tests.support import ChatClient
 
 pytestmark = pytest.mark.e2e
@@ -30,29 +31,6 @@ WHISPER = "提醒：先确认他的居住登记满半年再答复"
 AGENT2_REPLY = "您好，我是李强，已看到张敏同事的备注，我来继续为您办理。"
 SUMMARY = "已告知居住证续签所需材料和办理地点"
 CSAT_QUESTION = "请您对本次服务进行评价"
-
-
-async def shot(page: Page, directory: Path, name: str) -> None:
-    await page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
-
-
-async def log_in(page: Page, username: str, password: str, landing: str = "/agent") -> None:
-    await page.goto(landing)
-    await page.wait_for_url(re.compile(r"/login\?next="))
-    await page.locator("#username").fill(username)
-    await page.locator("#password").fill(password)
-    await page.locator("#login-submit").click()
-    await page.wait_for_url(re.compile(re.escape(landing) + "$"))
-    await expect(page.locator("#conn-dot")).to_have_attribute("data-state", "online")
-
-
-async def accept(agent: Page, conversation_id: str) -> None:
-    item = agent.locator(f'#queue-list .queue-item[data-conversation-id="{conversation_id}"]')
-    await item.locator(".accept-btn").click()
-    await expect(item).to_have_count(0)
-    tab = agent.locator(f'#my-convs .conv-tab[data-conversation-id="{conversation_id}"]')
-    await expect(tab).to_have_attribute("aria-selected", "true")
-    await expect(agent.locator("#conv-state")).to_have_text("服务中")
 
 
 def agent_row(board: Page, username: str):
@@ -71,24 +49,17 @@ async def expect_serving(board: Page, username: str, conversations: list[str], a
 
 
 async def test_transfer_memo_board_watch_whisper_disposition_and_take_over(
-    system: RunningSystem, new_context, screenshots: Path
+    system: RunningSystem, new_page, screenshots: Path
 ) -> None:
     # citizen A on /chat (worker 1), its every WebSocket frame kept; citizen B over the chat protocol
-    citizen = await (await new_context(system.hub_urls[1])).new_page()
-    citizen_frames: list[str] = []
-    citizen.on("websocket", lambda ws: ws.on("framereceived", lambda payload: citizen_frames.append(str(payload))))
-    agent1 = await (await new_context(system.hub_urls[0])).new_page()
-    agent2 = await (await new_context(system.hub_urls[1])).new_page()
-    boss = await (await new_context(system.hub_urls[0])).new_page()
+    citizen = await new_page(system.hub_urls[1])
+    citizen_frames = keep_frames(citizen)
+    agent1 = await new_page(system.hub_urls[0])
+    agent2 = await new_page(system.hub_urls[1])
+    boss = await new_page(system.hub_urls[0])
 
     # 1. both citizens ask for 转人工
-    await citizen.goto("/chat")
-    status = citizen.locator("#chat-status")
-    await expect(status).to_have_attribute("data-owner", "bot")
-    await citizen.locator("#chat-human").click()
-    await expect(status).to_have_attribute("data-owner", "queued")
-    welcome = next(json.loads(f) for f in citizen_frames if '"welcome"' in f and json.loads(f)["type"] == "welcome")
-    conv_a = welcome["conversation_id"]
+    status, conv_a = await ask_for_a_person(citizen, citizen_frames)
 
     async with ChatClient(system.hub_urls[0]) as other:
         await other.send_frame({"type": "human"})
@@ -273,8 +244,8 @@ async def test_transfer_memo_board_watch_whisper_disposition_and_take_over(
         assert not [f for f in other.frames if WHISPER in json.dumps(f, ensure_ascii=False)]
 
 
-async def test_the_board_is_for_supervisors_only(system: RunningSystem, new_context) -> None:
-    page = await (await new_context(system.hub_url)).new_page()
+async def test_the_board_is_for_supervisors_only(system: RunningSystem, new_page) -> None:
+    page = await new_page(system.hub_url)
     await log_in(page, "agent1", "agent1pass")
     await expect(page.locator("#nav-supervisor")).to_be_hidden()
     reply = await page.goto("/supervisor")

@@ -24,7 +24,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import RunningSystem
-from tests.e2e.test_console_e2e import accept, log_in, shot
+from tests.e2e.helpers import accept, ask_for_a_person, keep_frames, log_in, shot
 from tests.support import ChatClient
 
 pytestmark = pytest.mark.e2e
@@ -40,26 +40,18 @@ PNG_1PX = bytes.fromhex(
 
 
 async def test_assist_typing_notes_canned_replies_and_images(
-    system: RunningSystem, new_context, screenshots: Path
+    system: RunningSystem, new_page, screenshots: Path
 ) -> None:
-    citizen = await (await new_context(system.hub_urls[1])).new_page()
-    citizen_frames: list[str] = []
-    citizen.on("websocket", lambda ws: ws.on("framereceived", lambda payload: citizen_frames.append(str(payload))))
-    agent = await (await new_context(system.hub_urls[0])).new_page()
-    agent_frames: list[str] = []
-    agent.on("websocket", lambda ws: ws.on("framereceived", lambda payload: agent_frames.append(str(payload))))
+    citizen = await new_page(system.hub_urls[1])
+    citizen_frames = keep_frames(citizen)
+    agent = await new_page(system.hub_urls[0])
+    agent_frames = keep_frames(agent)
 
     await log_in(agent, "agent1", "agent1pass")
     await expect_title_counts(agent, unread=0)
 
     # 1. the citizen asks for a person: new work shows in the agent's title bar
-    await citizen.goto("/chat")
-    status = citizen.locator("#chat-status")
-    await expect(status).to_have_attribute("data-owner", "bot")
-    await citizen.locator("#chat-human").click()
-    await expect(status).to_have_attribute("data-owner", "queued")
-    welcome = next(json.loads(f) for f in citizen_frames if '"welcome"' in f and json.loads(f)["type"] == "welcome")
-    conv = welcome["conversation_id"]
+    status, conv = await ask_for_a_person(citizen, citizen_frames)
     await expect(agent).to_have_title(re.compile(r"^\(\d+\) " + re.escape(BASE_TITLE) + "$"))
     await accept(agent, conv)
     await expect(status).to_have_text("人工客服 张敏 为您服务")
@@ -200,9 +192,9 @@ async def test_assist_typing_notes_canned_replies_and_images(
 
 
 async def test_canned_responses_are_managed_in_the_console(
-    system: RunningSystem, new_context, screenshots: Path
+    system: RunningSystem, new_page, screenshots: Path
 ) -> None:
-    page = await (await new_context(system.hub_url)).new_page()
+    page = await new_page(system.hub_url)
     await log_in(page, "super1", "super1pass")
     dialog = page.locator("#canned-dialog")
     await page.locator("#nav-canned").click()
@@ -242,7 +234,7 @@ async def test_canned_responses_are_managed_in_the_console(
     await expect(dialog).to_be_hidden()
 
     # an agent may keep personal ones only
-    agent = await (await new_context(system.hub_url)).new_page()
+    agent = await new_page(system.hub_url)
     await log_in(agent, "agent2", "agent2pass")
     await agent.locator("#nav-canned").click()
     await expect(agent.locator('#canned-scope option[value="shared"]')).to_be_disabled()

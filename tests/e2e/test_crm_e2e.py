@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 from sqlalchemy import update
 
 from crm import CitizenDirectory
@@ -18,6 +18,7 @@ from crm.transfer import COLUMNS
 from hub.db import make_engine, make_sessionmaker
 from hub.models import Ticket
 from tests.conftest import RunningSystem
+from tests.e2e.helpers import log_in, shot
 from tests.support import ChatClient, xlsx_bytes
 
 pytestmark = pytest.mark.e2e
@@ -27,20 +28,10 @@ BAD_ID = "110105194912310021"  # right length and birth date, wrong check charac
 OTHER_ID = "532504199003071234"  # valid (弥勒, born 1990-03-07)
 
 
-async def log_in(page: Page, username: str, password: str) -> None:
-    await page.goto("/agent")
-    await page.wait_for_url(re.compile(r"/login\?next="))
-    await page.locator("#username").fill(username)
-    await page.locator("#password").fill(password)
-    await page.locator("#login-submit").click()
-    await page.wait_for_url(re.compile(r"/agent$"))
-    await expect(page.locator("#conn-dot")).to_have_attribute("data-state", "online")
-
-
 async def test_agent_fills_in_a_profile_and_the_tickets_page_flags_an_overdue_ticket(
-    system: RunningSystem, new_context, screenshots: Path
+    system: RunningSystem, new_page, screenshots: Path
 ) -> None:
-    agent = await (await new_context(system.hub_url)).new_page()
+    agent = await new_page(system.hub_url)
     await log_in(agent, "agent2", "agent2pass")
     async with ChatClient(system.hub_urls[1]) as citizen:
         await citizen.say("我要转人工")
@@ -64,7 +55,7 @@ async def test_agent_fills_in_a_profile_and_the_tickets_page_flags_an_overdue_ti
         await expect(form.get_by_label("身份证号")).to_have_attribute("aria-invalid", "true")
         await expect(pop.locator("[data-testid=crm-error-name]")).to_be_hidden()
         await expect(pop.locator("[data-testid=pop-name]")).to_have_text("未知")  # nothing was saved
-        await agent.screenshot(path=str(screenshots / "crm-profile-invalid-id.png"), full_page=True)
+        await shot(agent, screenshots, "crm-profile-invalid-id")
 
         await form.get_by_label("身份证号").fill(GOOD_ID)
         await pop.locator("[data-testid=crm-save]").click()
@@ -105,7 +96,7 @@ async def test_agent_fills_in_a_profile_and_the_tickets_page_flags_an_overdue_ti
     assert background == "rgb(255, 242, 238)"  # the red highlight (--red-light)
     await agent.get_by_label("只看超时").check()
     await expect(row).to_be_visible()
-    await agent.screenshot(path=str(screenshots / "crm-tickets-overdue.png"), full_page=True)
+    await shot(agent, screenshots, "crm-tickets-overdue")
 
     # the agent answers it: no longer waiting for a first response, so no longer overdue
     await row.click()
@@ -125,7 +116,7 @@ def _upload(rows: list[list[object]]) -> dict:
 
 
 async def test_an_agent_proposes_a_merge_and_a_supervisor_confirms_it_and_imports_records(
-    system: RunningSystem, new_context, screenshots: Path
+    system: RunningSystem, new_page, screenshots: Path
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     engine = make_engine(system.database_url)
@@ -134,7 +125,7 @@ async def test_an_agent_proposes_a_merge_and_a_supervisor_confirms_it_and_import
         other = await directory.resolve("wechat_user", f"openid-{tag}")
         await directory.update(other, name=f"赵合并{tag}", phone="13755556666")
 
-        agent = await (await new_context(system.hub_url)).new_page()
+        agent = await new_page(system.hub_url)
         await log_in(agent, "agent1", "agent1pass")
         async with ChatClient(system.hub_url) as citizen:
             await citizen.say("我要转人工")
@@ -154,13 +145,8 @@ async def test_an_agent_proposes_a_merge_and_a_supervisor_confirms_it_and_import
             await confirm.locator("[data-testid=crm-merge-confirm]").click()
             await expect(pop.locator("[data-testid=crm-message]")).to_have_text("已提交合并申请，班长确认后生效。")
 
-        supervisor = await (await new_context(system.hub_url)).new_page()
-        await supervisor.goto("/tickets")
-        await supervisor.wait_for_url(re.compile(r"/login\?next="))
-        await supervisor.locator("#username").fill("super1")
-        await supervisor.locator("#password").fill("super1pass")
-        await supervisor.locator("#login-submit").click()
-        await supervisor.wait_for_url(re.compile(r"/tickets$"))
+        supervisor = await new_page(system.hub_url)
+        await log_in(supervisor, "super1", "super1pass", landing="/tickets")
         proposal = supervisor.locator("#merge-proposals li", has_text=f"赵合并{tag}")
         await expect(proposal).to_contain_text("来电核实为同一人")
         await proposal.get_by_role("button", name="确认合并").click()
@@ -187,6 +173,6 @@ async def test_an_agent_proposes_a_merge_and_a_supervisor_confirms_it_and_import
         await expect(status).to_have_text("导入成功：新增 2 位客户。")
         await expect(errors).to_have_count(0)
         assert sorted(c.name for c in await directory.search(f"导入{tag}")) == [f"导入{tag}乙", f"导入{tag}甲"]
-        await supervisor.screenshot(path=str(screenshots / "crm-supervisor-tickets.png"), full_page=True)
+        await shot(supervisor, screenshots, "crm-supervisor-tickets")
     finally:
         await engine.dispose()

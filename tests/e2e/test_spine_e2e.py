@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import RunningSystem
+from tests.e2e.helpers import log_in, log_in_on_the_login_page, open_chat, shot, submit_login
 from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -42,15 +43,9 @@ def expected_entry(question: str) -> dict:
     return entry
 
 
-async def shot(page: Page, directory: Path, name: str) -> None:
-    await page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
-
-
-async def open_chat(page: Page) -> None:
-    await page.goto("/chat")
+async def open_chat_with_the_bot(page: Page) -> None:
+    status = await open_chat(page)  # welcome received
     await expect(page).to_have_title("弥勒市政务服务中心 在线咨询")
-    status = page.locator("#chat-status")
-    await expect(status).to_have_attribute("data-owner", "bot")  # welcome received
     await expect(status).to_have_text("智能客服")
 
 
@@ -70,22 +65,9 @@ async def ask(page: Page, question: str) -> tuple[str, str | None]:
     return await reply.locator(".msg-text").inner_text(), await reply.get_attribute("data-conversation-id")
 
 
-async def log_in(page: Page, username: str, password: str) -> None:
-    await page.goto("/login")
-    await page.locator("#username").fill(username)
-    await page.locator("#password").fill(password)
-    await page.locator("#login-submit").click()
-    await page.wait_for_url(re.compile(r"/agent$"))
-
-
 async def open_kb_as_editor(page: Page) -> None:
     """/kb without a session goes to the login page, which comes back to /kb."""
-    await page.goto("/kb")
-    await page.wait_for_url(re.compile(r"/login\?next=(%2F|/)kb$"))
-    await page.locator("#username").fill("editor1")
-    await page.locator("#password").fill("editor1pass")
-    await page.locator("#login-submit").click()
-    await page.wait_for_url(re.compile(r"/kb$"))
+    await log_in(page, "editor1", "editor1pass", landing="/kb")
     await expect(page.locator("#agent-name")).to_have_text("王芳")
 
 
@@ -94,16 +76,16 @@ def normalise(text: str) -> str:
 
 
 async def test_citizen_bot_queue_agent_and_back_to_the_bot(
-    system: RunningSystem, new_context, screenshots: Path
+    system: RunningSystem, new_page, screenshots: Path
 ) -> None:
     first, second = expected_entry(FIRST_QUESTION), expected_entry(SECOND_QUESTION)
     assert "签注" in first["answer"]
     # citizen on worker 1, agent on worker 0: every live update crosses workers through Redis
-    citizen = await (await new_context(system.hub_urls[1])).new_page()
-    agent = await (await new_context(system.hub_urls[0])).new_page()
+    citizen = await new_page(system.hub_urls[1])
+    agent = await new_page(system.hub_urls[0])
 
     # 1. the citizen asks a paraphrase and the bot answers from the KB
-    await open_chat(citizen)
+    await open_chat_with_the_bot(citizen)
     answer, conversation_id = await ask(citizen, FIRST_QUESTION)
     assert normalise(answer) == normalise(first["answer"]), f"expected the answer of {first['id']}, got: {answer}"
     assert conversation_id
@@ -126,7 +108,7 @@ async def test_citizen_bot_queue_agent_and_back_to_the_bot(
     await shot(citizen, screenshots, "chat-queued")
 
     # 3. an agent logs in and finds the conversation in the queue
-    await log_in(agent, "agent1", "agent1pass")
+    await log_in_on_the_login_page(agent, "agent1", "agent1pass")
     await expect(agent).to_have_title(re.compile("坐席工作台"))
     await expect(agent.locator("#agent-name")).to_have_text("张敏")
     await expect(agent.locator("#conn-dot")).to_have_attribute("data-state", "online")
@@ -209,10 +191,10 @@ async def test_citizen_bot_queue_agent_and_back_to_the_bot(
     await shot(citizen, screenshots, "chat-back-to-bot")
 
 
-async def test_reload_shows_the_same_conversation(system: RunningSystem, new_context, screenshots: Path) -> None:
+async def test_reload_shows_the_same_conversation(system: RunningSystem, new_page, screenshots: Path) -> None:
     entry = expected_entry("我的身份证今年到期，换证要拍照吗")
-    page = await (await new_context(system.hub_url)).new_page()
-    await open_chat(page)
+    page = await new_page(system.hub_url)
+    await open_chat_with_the_bot(page)
     answer, conversation_id = await ask(page, "我的身份证今年到期，换证要拍照吗")
     assert normalise(answer) == normalise(entry["answer"])
     messages = page.locator("#chat-messages .msg")
@@ -237,18 +219,16 @@ async def test_reload_shows_the_same_conversation(system: RunningSystem, new_con
 
 
 async def test_a_wrong_password_is_refused_in_chinese_and_the_console_needs_a_login(
-    system: RunningSystem, new_context, screenshots: Path
+    system: RunningSystem, new_page, screenshots: Path
 ) -> None:
-    page = await (await new_context(system.hub_url)).new_page()
+    page = await new_page(system.hub_url)
     await page.goto("/agent")
     await page.wait_for_url(re.compile(r"/login\?next=(%2F|/)agent$"))
     await expect(page.locator("#login-form h1")).to_have_text("坐席登录")
     error = page.locator("#login-error")
     await expect(error).to_be_hidden()
 
-    await page.locator("#username").fill("agent1")
-    await page.locator("#password").fill("not-the-password")
-    await page.locator("#login-submit").click()
+    await submit_login(page, "agent1", "not-the-password")
     await expect(error).to_be_visible()
     await expect(error).to_have_text("用户名或密码错误。")
     await expect(page).to_have_url(re.compile(r"/login\?next=(%2F|/)agent$"))
@@ -256,23 +236,19 @@ async def test_a_wrong_password_is_refused_in_chinese_and_the_console_needs_a_lo
     await shot(page, screenshots, "login-error")
 
     # an unknown account gets the same answer (no account enumeration)
-    await page.locator("#username").fill("nobody")
-    await page.locator("#password").fill("whatever")
-    await page.locator("#login-submit").click()
+    await submit_login(page, "nobody", "whatever")
     await expect(error).to_have_text("用户名或密码错误。")
 
     # the right password then follows ?next= back to the console
-    await page.locator("#username").fill("agent2")
-    await page.locator("#password").fill("agent2pass")
-    await page.locator("#login-submit").click()
+    await submit_login(page, "agent2", "agent2pass")
     await page.wait_for_url(re.compile(r"/agent$"))
     await expect(page.locator("#agent-name")).to_have_text("李强")
 
 
 async def test_the_kb_list_shows_the_demo_entries_and_search_narrows_them(
-    system: RunningSystem, new_context, screenshots: Path
+    system: RunningSystem, new_page, screenshots: Path
 ) -> None:
-    page = await (await new_context(system.hub_url)).new_page()
+    page = await new_page(system.hub_url)
     await open_kb_as_editor(page)
     await expect(page).to_have_title("知识库 - 政务云客服")
     rows = page.locator("#kb-table [data-testid=kb-row]")
@@ -308,8 +284,8 @@ async def test_the_kb_list_shows_the_demo_entries_and_search_narrows_them(
     await expect(rows).to_have_count(len(KB))
 
 
-async def test_the_kb_search_finds_an_entry_by_one_of_its_similar_questions(system: RunningSystem, new_context) -> None:
-    page = await (await new_context(system.hub_url)).new_page()
+async def test_the_kb_search_finds_an_entry_by_one_of_its_similar_questions(system: RunningSystem, new_page) -> None:
+    page = await new_page(system.hub_url)
     await open_kb_as_editor(page)
     await expect(page.locator("#kb-search")).to_have_attribute("placeholder", re.compile("相似问法"))
     rows = page.locator("#kb-table [data-testid=kb-row]")
@@ -321,12 +297,8 @@ async def test_the_kb_search_finds_an_entry_by_one_of_its_similar_questions(syst
     await expect(rows).to_have_attribute("data-entry-id", "D002")
 
 
-async def test_a_kb_editor_logging_in_lands_on_a_page_they_may_use(system: RunningSystem, new_context) -> None:
-    page = await (await new_context(system.hub_url)).new_page()
-    await page.goto("/login")
-    await page.locator("#username").fill("editor1")
-    await page.locator("#password").fill("editor1pass")
-    await page.locator("#login-submit").click()
-    await page.wait_for_url(re.compile(r"/(agent|kb)$"))
+async def test_a_kb_editor_logging_in_lands_on_a_page_they_may_use(system: RunningSystem, new_page) -> None:
+    page = await new_page(system.hub_url)
+    await log_in_on_the_login_page(page, "editor1", "editor1pass", lands_on=r"/(agent|kb)")
     await expect(page.locator("body")).not_to_contain_text("无权访问", timeout=5_000)
     await expect(page.locator("#agent-name")).to_have_text("王芳")

@@ -11,16 +11,16 @@ import pytest
 from playwright.async_api import expect
 
 from tests.conftest import RunningSystem
-from tests.e2e.test_console_e2e import log_in, shot
+from tests.e2e.helpers import log_in, shot
 from tests.support import ChatClient
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_supervisor_takes_over_a_waiting_citizen_from_the_board(
-    system: RunningSystem, new_context, screenshots: Path
+    system: RunningSystem, new_page, screenshots: Path
 ) -> None:
-    boss = await (await new_context(system.hub_urls[0])).new_page()
+    boss = await new_page(system.hub_urls[0])
     await log_in(boss, "super1", "super1pass", landing="/supervisor")
     await expect(boss.locator("#my-load")).to_have_text(re.compile(r"^我的接待 0/\d+$"))
 

@@ -26,6 +26,7 @@ from hub.db import make_engine
 from hub.models import KbFeedback
 from tests.channels.telegram_fake import FakeRasa, start_channel_hubs, stop_channel_hubs
 from tests.conftest import RunningSystem
+from tests.e2e.helpers import open_chat, shot
 from tests.support import ROOT, free_port, start_hub, stop_process
 
 pytestmark = pytest.mark.e2e
@@ -123,10 +124,9 @@ async def votes_for(database_url: str, message_id: int) -> list[str]:
 
 
 async def test_citizen_asks_through_the_embedded_widget_and_votes(
-    widget_site: WidgetSite, new_context, screenshots: Path
+    widget_site: WidgetSite, new_page, screenshots: Path
 ) -> None:
-    context = await new_context(widget_site.site_url)
-    page = await context.new_page()
+    page = await new_page(widget_site.site_url)
     chat = await open_widget(page)
     assert await chat.locator("body.embed").count() == 1
     await expect(chat.locator("#chat-close")).to_be_visible()
@@ -158,7 +158,7 @@ async def test_citizen_asks_through_the_embedded_widget_and_votes(
     # 👍 under the KB answer: thanks, and the buttons are gone
     feedback = answer.locator("[data-testid=chat-feedback]")
     await expect(feedback).to_be_visible()
-    await shot(page, screenshots, "widget-answer")
+    await shot(page, screenshots, "widget-answer", full_page=False)
     await feedback.locator("[data-testid=chat-vote-up]").click()
     thanks = feedback.locator("[data-testid=chat-feedback-thanks]")
     await expect(thanks).to_have_text("感谢您的评价！")
@@ -185,13 +185,12 @@ async def test_citizen_asks_through_the_embedded_widget_and_votes(
     await expect(page.locator("#zwkf-widget-panel")).to_be_hidden()
     await page.locator("#zwkf-widget-button").click()
     await expect(page.locator("#zwkf-widget-panel")).to_be_visible()
-    await shot(page, screenshots, "widget-open")
+    await shot(page, screenshots, "widget-open", full_page=False)
 
 
-async def test_phone_width_in_wechat(widget_site: WidgetSite, new_context, screenshots: Path) -> None:
+async def test_phone_width_in_wechat(widget_site: WidgetSite, new_page, screenshots: Path) -> None:
     # the shared fixture fixes a desktop viewport: narrow this page to a phone's
-    context = await new_context(widget_site.site_url, user_agent=WECHAT_UA, has_touch=True)
-    page = await context.new_page()
+    page = await new_page(widget_site.site_url, user_agent=WECHAT_UA, has_touch=True)
     await page.set_viewport_size({"width": 375, "height": 667})
     chat = await open_widget(page)
     box = await page.locator("#zwkf-widget-panel").bounding_box()
@@ -199,14 +198,13 @@ async def test_phone_width_in_wechat(widget_site: WidgetSite, new_context, scree
     await expect(page.locator("#zwkf-widget-button")).to_be_hidden()
     await expect(chat.locator("#chat-input")).to_be_visible()
     await expect(chat.locator("#chat-send")).to_be_in_viewport()
-    await shot(page, screenshots, "widget-phone")
+    await shot(page, screenshots, "widget-phone", full_page=False)
     await chat.locator("#chat-close").click()
     await expect(page.locator("#zwkf-widget-button")).to_be_visible()
 
 
-async def test_a_site_not_on_the_allow_list_cannot_frame_the_chat(widget_site: WidgetSite, new_context) -> None:
-    context = await new_context(widget_site.foreign_url)
-    page = await context.new_page()
+async def test_a_site_not_on_the_allow_list_cannot_frame_the_chat(widget_site: WidgetSite, new_page) -> None:
+    page = await new_page(widget_site.foreign_url)
     await page.goto("/")
     await page.locator("#zwkf-widget-button").click()
     await expect(page.locator("#zwkf-widget-frame")).to_be_attached()
@@ -215,10 +213,6 @@ async def test_a_site_not_on_the_allow_list_cannot_frame_the_chat(widget_site: W
     assert frame is not None
     # Chromium refuses to render it (CSP frame-ancestors): no chat page inside
     assert await page.frame_locator("#zwkf-widget-frame").locator("#chat-status").count() == 0
-
-
-async def shot(page: Page, directory: Path, name: str) -> None:
-    await page.screenshot(path=str(directory / f"{name}.png"), full_page=False)
 
 
 # ------------------------------------------------------------------------------ with a scripted bot
@@ -261,13 +255,11 @@ def scripted_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 
 
 async def test_typing_quick_replies_and_a_pdf_on_the_chat_page(
-    scripted_hub: tuple[str, FakeRasa], new_context, screenshots: Path
+    scripted_hub: tuple[str, FakeRasa], new_page, screenshots: Path
 ) -> None:
     hub_url, rasa = scripted_hub
-    context = await new_context(hub_url)
-    page = await context.new_page()
-    await page.goto("/chat")
-    await expect(page.locator("#chat-status")).to_have_attribute("data-owner", "bot")
+    page = await new_page(hub_url)
+    await open_chat(page)
     assert await page.locator("body.embed").count() == 0
     await expect(page.locator("#chat-close")).to_be_hidden()
 
@@ -306,7 +298,7 @@ async def test_typing_quick_replies_and_a_pdf_on_the_chat_page(
     )
     status = page.locator("#chat-upload-status")
     await expect(status).to_contain_text("只支持上传")
-    await shot(page, screenshots, "chat-quick-replies")
+    await shot(page, screenshots, "chat-quick-replies", full_page=False)
 
     # after a reload the pressed quick reply still shows its title
     await page.reload()
@@ -316,13 +308,11 @@ async def test_typing_quick_replies_and_a_pdf_on_the_chat_page(
 
 
 async def test_a_link_in_a_kb_answer_renders_as_a_link_and_nothing_else_gets_through(
-    scripted_hub: tuple[str, FakeRasa], new_context, screenshots: Path
+    scripted_hub: tuple[str, FakeRasa], new_page, screenshots: Path
 ) -> None:
     hub_url, _rasa = scripted_hub
-    context = await new_context(hub_url)
-    page = await context.new_page()
-    await page.goto("/chat")
-    await expect(page.locator("#chat-status")).to_have_attribute("data-owner", "bot")
+    page = await new_page(hub_url)
+    await open_chat(page)
     await page.locator("#chat-input").fill("富文本的答案")
     await page.locator("#chat-send").click()
     answer = page.locator("#chat-messages .msg[data-sender=bot]").filter(has_text="在线申请居住证").last
@@ -340,4 +330,4 @@ async def test_a_link_in_a_kb_answer_renders_as_a_link_and_nothing_else_gets_thr
     await page.wait_for_timeout(300)  # a broken image's onerror would have fired by now
     assert await page.evaluate("window.__pwned") is None
     assert await answer.locator("[data-testid=chat-feedback]").count() == 1  # still a KB answer: 👍/👎
-    await shot(page, screenshots, "chat-rich-answer")
+    await shot(page, screenshots, "chat-rich-answer", full_page=False)
