@@ -3,6 +3,7 @@ import {
   keepStaffSocket, staffSocketState,
   showToast, sendJson, jsonRequest, uuid, el, formatTime, formatWaiting, appendLinkified, channelLabel, initStaffHeader, toMillis,
 } from "/static/common.js";
+import { messageBody } from "/static/attachments.js";
 
 const MAX_LEN = 2000; // the hub's limit for agent replies (handoff.console.MAX_REPLY_CHARS)
 const REPLY_ACK_MS = 15000;
@@ -556,10 +557,9 @@ function lastMessage(conv) {
 
 const LABEL = { bot: "机器人", citizen: "市民", agent: "坐席", system: "系统" };
 
-function buildMsg(sender, name, text, createdAt, extra, attachment, mediaError) {
-  const textEl = attachment ? buildAttachment(attachment, text) : el("div", { class: "msg-text" });
-  if (!attachment) appendLinkified(textEl, text);
-  if (!attachment && mediaError) textEl.append(el("div", { class: "msg-media-error muted", "data-testid": "msg-media-error", text: mediaError }));
+/** One transcript line; `m` is the message ({text, meta}) whose body (text, file) is shown. */
+function buildMsg(sender, name, m, createdAt, extra) {
+  const textEl = messageBody(m);
   const node = el("div", { class: "msg", "data-testid": "transcript-message", dataset: { sender, ...extra } });
   if (sender !== "system") {
     node.append(el("div", { class: "msg-meta" },
@@ -639,10 +639,10 @@ function renderConversation(forceScroll) {
     }
     const sender = ["bot", "citizen", "agent", "system"].includes(m.sender) ? m.sender : "system";
     const name = sender === "citizen" ? (m.sender_name || conv.name) : sender === "agent" ? (m.sender_name || "坐席") : "";
-    t.append(buildMsg(sender, name, m.text ?? "", m.created_at, { id: m.id != null ? String(m.id) : "" }, attachmentOf(m), mediaErrorOf(m)));
+    t.append(buildMsg(sender, name, m, m.created_at, { id: m.id != null ? String(m.id) : "" }));
   }
   for (const l of conv.local) {
-    const node = buildMsg("agent", "我", l.text, l.created_at, { clientId: l.clientId });
+    const node = buildMsg("agent", "我", { text: l.text }, l.created_at, { clientId: l.clientId });
     node.dataset.state = l.state;
     node.append(el("div", { class: "msg-state", text: l.state === "failed" ? (l.reason || "发送失败") : "发送中…" }));
     t.append(node);
@@ -1038,54 +1038,6 @@ function handleTyping(frame) {
 function renderTyping() {
   const conv = state.convs.get(state.selected);
   ui.citizenTyping.classList.toggle("hidden", !(conv && !conv.ended && conv.citizenTyping));
-}
-
-/* attachments the citizen sent (hub/uploads.py keeps and serves them: web uploads, WeChat images and voice) */
-
-function attachmentOf(m) {
-  const a = m && m.meta && m.meta.attachment;
-  if (!a || typeof a !== "object" || typeof a.url !== "string" || !a.url.startsWith("/api/web/uploads/")) return null;
-  return a;
-}
-
-/** Why a WeChat image's or voice message's file could not be fetched (the message itself is kept). */
-function mediaErrorOf(m) {
-  const reason = m && m.meta && m.meta.media_error_text;
-  return typeof reason === "string" && reason ? reason : "";
-}
-
-function formatSize(bytes) {
-  const n = Number(bytes);
-  if (!Number.isFinite(n) || n <= 0) return "";
-  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1).replace(/\.0$/, "")} MB`;
-  return `${Math.max(1, Math.round(n / 1024))} KB`;
-}
-
-/**
- * The file as a thumbnail (images) or a download link; `text` is shown above it unless it only says what
- * the file is ("[图片]", "[文件] name") — e.g. a WeChat voice message's recognised words.
- */
-function buildAttachment(a, text) {
-  const name = String(a.name || "附件");
-  let file;
-  if (String(a.type || "").startsWith("image/")) {
-    file = el("a", {
-      class: "msg-image", href: a.url, target: "_blank", rel: "noopener", title: `${name}（点击查看原图）`, "data-testid": "msg-image",
-    }, el("img", { src: a.url, alt: name, loading: "lazy" }));
-  } else {
-    const audio = String(a.type || "").startsWith("audio/");
-    file = el("a", {
-      class: "msg-file", href: a.url, target: "_blank", rel: "noopener", download: name, "data-testid": "msg-file",
-    },
-      el("span", { class: "file-icon", "aria-hidden": "true", text: audio ? "🎤" : "📄" }),
-      el("span", { class: "file-name", text: audio ? `${name}（语音，点击下载）` : name }),
-      el("span", { class: "file-size", text: formatSize(a.size) }));
-  }
-  const caption = String(text ?? "");
-  if (!caption || caption === "[图片]" || caption === `[文件] ${name}`) return file;
-  const box = el("div", { class: "msg-text" });
-  appendLinkified(box, caption);
-  return el("div", {}, box, file);
 }
 
 /* 智能推荐: KB answers for the citizen's last message */

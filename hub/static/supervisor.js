@@ -3,7 +3,8 @@
 // 接管 (take over, a waiting or a served one). Take-over is deliberate: the hub does not hold it back
 // by the supervisor's own capacity; the page shows their load and says so before and after.
 // What is watched lives in the hub (Redis): a reconnect to any worker resumes it.
-import { keepStaffSocket, staffSocketState, showToast, sendJson, el, formatTime, appendLinkified, initStaffHeader, toMillis } from "/static/common.js";
+import { keepStaffSocket, staffSocketState, showToast, sendJson, el, formatTime, initStaffHeader, toMillis } from "/static/common.js";
+import { messageBody } from "/static/attachments.js";
 
 const REFRESH_MS = 5000;        // the hub pushes the board on every change; waits still grow between changes
 const CONFIRM_MS = 4000;        // 接管 asks for a second click within this time
@@ -410,8 +411,7 @@ function renderWatch(forceScroll) {
 function buildMsg(m, w) {
   const whisper = !!(m.meta && m.meta.whisper);
   const sender = whisper ? "whisper" : (["bot", "citizen", "agent", "system"].includes(m.sender) ? m.sender : "system");
-  const textEl = el("div", { class: "msg-text" });
-  appendLinkified(textEl, m.text ?? "");
+  const textEl = messageBody(m);
   const node = el("div", {
     class: whisper ? "msg whisper" : "msg",
     "data-testid": "watch-message",

@@ -5,7 +5,8 @@ one hub worker with the WeChat channel on (plaintext mode) against the fake WeCh
 The citizen asks for a person (the fake Rasa fails on 人工, so the hub queues them); 张敏 accepts; then
 the citizen sends a picture (a thumbnail that loads), a voice message (its words and a download
 link to the .amr), a picture WeChat no longer has (shown as [图片] with why the file is missing),
-a link (clickable) and a location (a map link).
+a link (clickable) and a location (a map link). A supervisor watching the conversation on the
+班长看板 sees the same picture and voice file.
 """
 
 from __future__ import annotations
@@ -83,6 +84,26 @@ async def test_the_console_shows_a_wechat_citizens_picture_voice_link_and_locati
     url = "https://example.org/guide?id=7"
     assert (await push(wx, "link", user, Title="办事指南", Url=url)).status_code == 200
     await expect(citizen.locator(f'a[href="{url}"]')).to_have_count(1)
+
+    # 班长看板 监听: the same files in the watched transcript (history and live)
+    boss = await new_page(wx.url)
+    await log_in(boss, "super1", "super1pass", landing="/supervisor")
+    conv = await conversation_of(wx, user)
+    await boss.locator(f'li.a-conv[data-conversation-id="{conv}"] .watch-btn').click()
+    watched = boss.locator("#watch-transcript .msg[data-sender=citizen]")
+    await expect(watched.locator("a.msg-image")).to_have_count(1)
+    await boss.wait_for_function(
+        "() => { const i = document.querySelector('#watch-transcript a.msg-image img');"
+        " return !!i && i.complete && i.naturalWidth > 0; }"
+    )
+    await expect(watched.filter(has_text="公积金怎么提取").locator("a.msg-file")).to_contain_text("语音")
+    await expect(watched.locator("[data-testid=msg-media-error]")).to_contain_text("media_id 无效")
+    live = "img_" + uuid.uuid4().hex
+    wx.wechat.add_media(live, PNG_1PX, "image/png")
+    assert (await push(wx, "image", user, PicUrl="http://mmbiz.qpic.cn/c.png", MediaId=live)).status_code == 200
+    await expect(watched.locator("a.msg-image")).to_have_count(2)
+    await expect(citizen.locator("a.msg-image")).to_have_count(2)
+    await shot(boss, screenshots, "supervisor-watch-wechat-media")
 
     place = {"Location_X": "24.39", "Location_Y": "103.41", "Scale": "15", "Label": "弥勒市政务服务中心"}
     assert (await push(wx, "location", user, **place)).status_code == 200
