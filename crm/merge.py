@@ -16,17 +16,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.errors import Refusal
 from hub.models import AuditLog, Citizen, CitizenIdentity, Conversation, CsatRating, Ticket, TicketEvent, utcnow
 
 MAX_REASON = 200
 
 
-class MergeError(ValueError):
-    def __init__(self, status: int, reason: str, code: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.code = code
+class MergeError(Refusal):
+    """A merge refused (unknown, already merged, the same profile …)."""
 
 
 @dataclass(frozen=True)

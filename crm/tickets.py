@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.errors import Refusal
 from hub.models import Citizen, Ticket, TicketEvent, User
 
 STATUS_LABELS = {"open": "待处理", "processing": "处理中", "resolved": "已解决", "closed": "已关闭"}
@@ -29,12 +30,11 @@ MAX_GROUP = 64
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
-class TicketError(ValueError):
+class TicketError(Refusal):
+    """A ticket change refused; ``field`` names the form field at fault, when one is."""
+
     def __init__(self, status: int, reason: str, code: str, field: str = "") -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.code = code
+        super().__init__(status, reason, code)
         self.field = field
 
 

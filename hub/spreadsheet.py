@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from hub.errors import Refusal
+
 NOT_A_TABLE = "文件无法读取：请上传 .xlsx 或 .csv 格式的表格（可先下载导入模板）。"
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MIME = "text/csv; charset=utf-8"
@@ -30,12 +32,8 @@ JOB_TTL_SECONDS = 24 * 3600
 Progress = Callable[[str, int, int], Awaitable[None]]  # (stage, done, total)
 
 
-class SpreadsheetError(ValueError):
-    def __init__(self, status: int, reason: str, code: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.code = code
+class SpreadsheetError(Refusal):
+    """A file refused as a whole (not a spreadsheet, too large, no rows …)."""
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import String, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.errors import Refusal
 from hub.models import KbBranch, KbEntry, KbEntryVersion, utcnow
 from kb_sync.sanitize import sanitize_html
 
@@ -62,14 +63,8 @@ PATH_SEP = "/"
 LOCAL_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
-class KbError(Exception):
+class KbError(Refusal):
     """A refusal a person can act on: HTTP status + Chinese reason (+ machine code)."""
-
-    def __init__(self, status: int, reason: str, code: str = "") -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.code = code
 
 
 @dataclass(frozen=True)
