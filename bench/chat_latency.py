@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 
 from bot import ensure_model, start_rasa, stop_rasa, wait_ready
-from hub.auth import action_webhook_url
-from hub.config import PROJECT_ROOT, load_settings
-from hub.migrate import upgrade
+from core.config import PROJECT_ROOT, load_settings
+from core.migrate import upgrade
+from core.secrets import action_webhook_url
 from hub.seed import seed
 from tests.support import ChatClient, free_port, start_hub, stop_process
 

@@ -39,11 +39,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from core.config import load_settings
+from core.db import make_engine, make_sessionmaker
+from core.migrate import upgrade
+from core.models import User
 from hub.auth import hash_password
-from hub.config import load_settings
-from hub.db import make_engine, make_sessionmaker
-from hub.migrate import upgrade
-from hub.models import User
 from tests.support import AgentClient, ChatClient, start_hubs, unique_prefix
 
 CONNECT_AT_ONCE = 50  # citizen sockets opened together while setting up
@@ -256,7 +256,7 @@ def main() -> None:
     args.conversations = max(args.handoffs, args.conversations or (args.handoffs if args.burst else 500))
     args.agents = args.agents or (20 if args.burst else 50)
     tmp = Path(tempfile.mkdtemp(prefix="zwkf-handoff-bench-"))
-    database_url = args.database_url or f"sqlite:///{tmp / 'hub.db'}"
+    database_url = args.database_url or f"sqlite:///{tmp / 'core.db'}"
     upgrade(database_url)  # synchronous (Alembic runs its own loop)
     print(json.dumps(asyncio.run(run(args, tmp, database_url)), ensure_ascii=False))
 

@@ -39,8 +39,8 @@ from pathlib import Path
 
 import uvloop
 
-from hub.config import PROJECT_ROOT
-from hub.migrate import upgrade
+from core.config import PROJECT_ROOT
+from core.migrate import upgrade
 from tests.channels.wechat_fake import (
     AES_KEY,
     APP_ID,

@@ -151,8 +151,8 @@ def stop_rasa(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
 def _hub_action_url() -> str:
     """The running hub's action webhook with its token (run from the project, beside the hub)."""
     try:
-        from hub.auth import action_webhook_url
-        from hub.config import load_settings
+        from core.config import load_settings
+        from core.secrets import action_webhook_url
     except ImportError:
         return DEFAULT_ACTION_URL
     settings = load_settings()

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.errors import Refusal
-from hub.models import AuditLog, Citizen, CitizenIdentity, Conversation, CsatRating, Ticket, TicketEvent, utcnow
+from core.errors import Refusal
+from core.models import AuditLog, Citizen, CitizenIdentity, Conversation, CsatRating, Ticket, TicketEvent, utcnow
 
 MAX_REASON = 200
 

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.models import AuditLog, Citizen, CitizenIdentity, utcnow
+from core.models import AuditLog, Citizen, CitizenIdentity, utcnow
 
 # Roles that see phone and ID numbers in full; everyone else sees them masked.
 UNMASKED_ROLES = frozenset({"supervisor", "admin"})

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.models import AuditLog, Conversation, Message
 from crm.profiles import UNMASKED_ROLES, CitizenDirectory
 from crm.tickets import TicketDesk, as_utc
-from hub.models import AuditLog, Conversation, Message
 
 if TYPE_CHECKING:
     from handoff import ConversationStore

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.errors import Refusal
-from hub.models import Citizen, Ticket, TicketEvent, User
+from core.errors import Refusal
+from core.models import Citizen, Ticket, TicketEvent, User
 
 STATUS_LABELS = {"open": "待处理", "processing": "处理中", "resolved": "已解决", "closed": "已关闭"}
 ACTIVE = ("open", "processing")

@@ -1,4 +1,4 @@
-"""Import and export of citizen records as .xlsx or .csv, all or nothing (hub.spreadsheet does
+"""Import and export of citizen records as .xlsx or .csv, all or nothing (core.spreadsheet does
 the reading, writing and background job; this module knows the columns and the row checks).
 
 Columns (Chinese, any order; extra columns ignored): 姓名 (required), 电话, 身份证号, 地址,
@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.models import AuditLog, Citizen, CitizenIdentity, utcnow
+from core.spreadsheet import Progress, RowError, read_table, write_table
 from crm.profiles import CitizenView, view_of
 from crm.validation import check_profile
-from hub.models import AuditLog, Citizen, CitizenIdentity, utcnow
-from hub.spreadsheet import Progress, RowError, read_table, write_table
 
 COLUMNS = ["姓名", "电话", "身份证号", "地址", "标签", "备注", "VIP", "重点关注"]
 EXPORT_COLUMNS = [*COLUMNS, "客户编号"]
@@ -35,7 +35,7 @@ TEMPLATE_EXAMPLE = ["王小明", "13812345678", "11010519491231002X", "云南省
 
 
 def parse_citizen_table(data: bytes, filename: str = "") -> list[tuple[int, dict[str, Any]]]:
-    """Rows of a citizen spreadsheet; hub.spreadsheet.SpreadsheetError (4xx) if it is not one."""
+    """Rows of a citizen spreadsheet; core.spreadsheet.SpreadsheetError (4xx) if it is not one."""
     return read_table(data, filename, columns=EXPORT_COLUMNS, required=REQUIRED, max_rows=MAX_ROWS)
 
 

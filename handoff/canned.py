@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.models import CannedResponse
+from core.models import CannedResponse
 
 SHARED = "shared"
 VARIABLES = ("姓名", "坐席", "日期")

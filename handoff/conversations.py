@@ -15,8 +15,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.models import Conversation, Message, utcnow
 from handoff.message_writer import writer_for
-from hub.models import Conversation, Message, utcnow
 
 FIXED_CACHE = 10_000  # conversations whose fixed fields this worker remembers
 _CONVERSATIONS = Conversation.__table__

@@ -40,7 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import Conversation, ConversationEvent, Message
+from core.models import Conversation, ConversationEvent, Message
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ def _sqlite_sync_engine(engine: AsyncEngine) -> Engine:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
         cursor = dbapi_connection.cursor()
-        # the same settings as the hub's own connections (hub.db.make_engine)
+        # the same settings as the hub's own connections (core.db.make_engine)
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")

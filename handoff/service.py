@@ -32,10 +32,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core.models import Citizen, Conversation, ConversationEvent, CsatRating, Message, User
 from crm import add_message_ticket
 from handoff.routing import HandoffConfig
 from handoff.state import Owner, Ownership, OwnerState
-from hub.models import Citizen, Conversation, ConversationEvent, CsatRating, Message, User
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ class Handoff:
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in live:
                 pipe.hset(key, "citizen_id", keep_id)
-                pipe.hdel(key, "view")  # the dispatcher's cached conversation view (hub/open_conversations.py)
+                pipe.hdel(key, "view")  # the dispatcher's cached conversation view (flow/open_conversations.py)
             pipe.copy(self._k(f"handoff:last_agent:{merged_id}"), self._k(f"handoff:last_agent:{keep_id}"))
             await pipe.execute()
 

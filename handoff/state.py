@@ -16,10 +16,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.bus import EventBus
+from core.models import utcnow
+from core.redis_client import Keys
 from handoff.message_writer import writer_for
-from hub.bus import EventBus
-from hub.models import utcnow
-from hub.redis_client import Keys
 
 
 class Owner(StrEnum):

@@ -10,8 +10,9 @@ from urllib.parse import quote
 from sanic import Request, Sanic, Websocket, response
 from sanic.response import HTTPResponse
 
-from hub.auth import ROLE_NAMES, SESSION_COOKIE, StaffUser, action_token
-from hub.config import Settings, load_settings
+from core.config import Settings, load_settings
+from core.secrets import action_token
+from hub.auth import ROLE_NAMES, SESSION_COOKIE, StaffUser
 from hub.services import Services, build_services
 
 HERE = Path(__file__).resolve().parent

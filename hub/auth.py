@@ -5,8 +5,6 @@ Sessions live in Redis (token → user), so any hub worker serves any request.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import asdict, dataclass
@@ -16,8 +14,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.models import User
-from hub.redis_client import Keys
+from core.models import User
+from core.redis_client import Keys
 
 SESSION_COOKIE = "zwkf_session"
 ROLES = ("agent", "supervisor", "kb_editor", "inspector", "admin")
@@ -39,17 +37,6 @@ class StaffUser:
 
     def may(self, *roles: str) -> bool:
         return self.role == "admin" or self.role in roles
-
-
-def action_token(secret_key: str) -> str:
-    """The token Rasa must present on the hub's action webhook (derived from the hub's secret,
-    so every hub worker and the launcher agree without another setting)."""
-    return hmac.new(secret_key.encode(), b"rasa-action-webhook", hashlib.sha256).hexdigest()[:40]
-
-
-def action_webhook_url(base_url: str, secret_key: str) -> str:
-    """Where Rasa calls the hub's custom actions (Rasa keeps the query string)."""
-    return f"{base_url.rstrip('/')}/actions/webhook?token={action_token(secret_key)}"
 
 
 def hash_password(password: str) -> str:

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 from bot import ensure_model, start_rasa, stop_rasa, wait_ready
-from hub.auth import action_webhook_url
-from hub.config import PROJECT_ROOT, load_settings
-from hub.migrate import upgrade
-from hub.redis_server import redis_answers, start_private_redis
+from core.config import PROJECT_ROOT, load_settings
+from core.migrate import upgrade
+from core.redis_server import redis_answers, start_private_redis
+from core.secrets import action_webhook_url
 from hub.seed import published_questions, run_seed
 
 VAR = PROJECT_ROOT / "var"

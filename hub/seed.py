@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from core.config import PROJECT_ROOT, Settings
+from core.db import make_engine, make_sessionmaker
+from core.redis_client import Keys, make_redis
 from handoff import CannedStore
 from hub.auth import Accounts
-from hub.config import PROJECT_ROOT, Settings
-from hub.db import make_engine, make_sessionmaker
-from hub.redis_client import Keys, make_redis
 from kb_sync import KbStore, read_jsonl
 
 # Shared 快捷回复 for the demo ({姓名}, {坐席}, {日期} are filled in when an agent inserts one).

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from core.config import load_settings
 from hub.app import create_app
-from hub.config import load_settings
 
 
 def main() -> None:

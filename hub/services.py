@@ -14,17 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import ActionRegistry, RasaClient
 from channels.web import WebChannel
+from core.bus import EventBus
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker
+from core.keepalive_http import LeanClient
+from core.redis_client import Keys, make_redis
 from crm import CitizenDirectory, ScreenPopAudits, build_screen_pop
+from flow.bot_actions import build_action_registry
+from flow.dispatch import Dispatcher
 from handoff import ConversationStore, Ownership, writer_for
 from handoff.console import AgentConsole
 from hub.auth import Accounts
-from hub.bot_actions import build_action_registry
-from hub.bus import EventBus
-from hub.config import Settings
-from hub.db import make_engine, make_sessionmaker
-from hub.dispatch import Dispatcher
-from hub.keepalive_http import LeanClient
-from hub.redis_client import Keys, make_redis
 from kb_sync import AnswerService, KbStore
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def freeze_startup_objects() -> None:
 
 def rasa_http(settings: Settings) -> httpx.AsyncClient:
     """The hub's HTTP client for its Rasa server: the lean keep-alive transport, and a short path
-    for its JSON POSTs (hub.keepalive_http)."""
+    for its JSON POSTs (core.keepalive_http)."""
     timeout = float(settings.get("bot.rasa_timeout_seconds", 10))
     return LeanClient(base_url=settings.rasa_url.rstrip("/"), timeout=httpx.Timeout(timeout, connect=3.0))
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from hub.redis_client import Keys
+from core.redis_client import Keys
 from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, Hit, KbDoc
 from kb_sync.sanitize import plain_text
 from kb_sync.store import EntryView, KbStore, _aware

@@ -79,8 +79,8 @@ def save_embedder(emb: Embedder) -> None:
 def load_into_scratch_store(kb_file: Path, embedder: Embedder | None = None) -> Decide:
     """Load kb.jsonl into a scratch SQLite store as published entries and answer through the
     bot's own path (`kb_sync.answering.AnswerIndex`), so the figures are the bot's."""
-    from hub.db import make_engine, make_sessionmaker
-    from hub.migrate import upgrade
+    from core.db import make_engine, make_sessionmaker
+    from core.migrate import upgrade
     from kb_sync.answering import AnswerIndex
     from kb_sync.store import KbStore
 

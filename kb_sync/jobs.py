@@ -1,4 +1,4 @@
-"""KB import jobs: the shared spreadsheet job runner (hub.spreadsheet.ImportJobs) under the
+"""KB import jobs: the shared spreadsheet job runner (core.spreadsheet.ImportJobs) under the
 `kb` namespace; progress and the final report live in Redis, so the page can poll any hub
 worker (``GET /api/kb/imports/<id>``)."""
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from hub.redis_client import Keys
-from hub.spreadsheet import ImportJobs as SpreadsheetJobs
-from hub.spreadsheet import Progress, Report
+from core.redis_client import Keys
+from core.spreadsheet import ImportJobs as SpreadsheetJobs
+from core.spreadsheet import Progress, Report
 from kb_sync.transfer import KbImporter
 
 

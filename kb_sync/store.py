@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import String, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.errors import Refusal
-from hub.models import KbBranch, KbEntry, KbEntryVersion, utcnow
+from core.errors import Refusal
+from core.models import KbBranch, KbEntry, KbEntryVersion, utcnow
 from kb_sync.sanitize import sanitize_html
 
 STATUSES = ("draft", "published", "archived")

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.models import KbEntry, KbEntryVersion, utcnow
-from hub.spreadsheet import NOT_A_TABLE, Progress, RowError, SpreadsheetError, read_table, write_table
+from core.models import KbEntry, KbEntryVersion, utcnow
+from core.spreadsheet import NOT_A_TABLE, Progress, RowError, SpreadsheetError, read_table, write_table
 from kb_sync.sanitize import sanitize_html
 from kb_sync.store import (
     LOCAL_TZ,

@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.models import Conversation, KbFeedback, KbUnansweredResolved, Message, utcnow
+from core.models import Conversation, KbFeedback, KbUnansweredResolved, Message, utcnow
 from kb_sync.retrieval import Embedder
 from kb_sync.retrieval.text import normalize, words
 from kb_sync.store import KbError

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from hub.auth import action_webhook_url
-from hub.config import Settings, load_settings
-from hub.migrate import upgrade
+from core.config import Settings, load_settings
+from core.migrate import upgrade
+from core.secrets import action_webhook_url
 from hub.seed import seed
 from tests.support import (
     ROOT,

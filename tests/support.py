@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _test_redis_url() -> str:
     """The Redis the suite uses; a private one is started when none answers (a bare machine)."""
-    from hub.redis_server import redis_answers, start_private_redis
+    from core.redis_server import redis_answers, start_private_redis
 
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
     if redis_answers(url):
@@ -115,7 +115,7 @@ def write_config(directory: Path, overrides: dict[str, dict]) -> Path:
     `overrides` (e.g. {"handoff": {"auto_assign": True, "agent_capacity": 5}})."""
     import yaml
 
-    from hub.config import DEFAULT_CONFIG_PATH
+    from core.config import DEFAULT_CONFIG_PATH
 
     tree = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
     for section, values in overrides.items():
@@ -295,7 +295,7 @@ def system_database(tmp: Path) -> Iterator[str]:
     there is none)."""
     import pytest
 
-    from hub.migrate import upgrade
+    from core.migrate import upgrade
 
     pg_url = None
     if os.environ.get("TEST_SYSTEM_DB") == "postgresql":
@@ -315,8 +315,8 @@ async def event_kinds(database_url: str, conversation_id: str) -> list[str]:
     """The ownership transitions recorded for a conversation, in order (what QA will read)."""
     from sqlalchemy import select
 
-    from hub.db import make_engine
-    from hub.models import ConversationEvent
+    from core.db import make_engine
+    from core.models import ConversationEvent
 
     engine = make_engine(database_url)
     try:

@@ -29,7 +29,7 @@ async def set_webhook(config: TelegramConfig, public_url: str) -> bool:
 
 
 async def main(argv: list[str]) -> int:
-    from hub.config import load_settings
+    from core.config import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m channels.telegram")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -70,7 +70,7 @@ class WeChatRecords(Protocol):
 
 
 class WeChatFiles(Protocol):
-    """Where a citizen's image or voice file is kept for the agent (hub.uploads.ChannelFiles)."""
+    """Where a citizen's image or voice file is kept for the agent (core.uploads.ChannelFiles)."""
 
     async def keep(self, data: bytes, *, label: str, owner: dict[str, Any]) -> dict[str, Any]:
         """Store the file; returns the message's `meta.attachment` ({url, name, type, size})."""

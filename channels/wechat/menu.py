@@ -28,7 +28,7 @@ async def create_menu(config: WeChatConfig, redis_url: str, prefix: str) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hub.config import load_settings
+    from core.config import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dry-run", action="store_true", help="print the menu JSON and do nothing else")

@@ -30,6 +30,8 @@ from sanic import Blueprint, Request, response
 from sanic.response import HTTPResponse
 from sqlalchemy import select
 
+from core.models import User
+from core.spreadsheet import ImportJobs, SpreadsheetError, mime_of
 from crm import (
     CitizenImporter,
     CitizenMerger,
@@ -48,9 +50,7 @@ from crm import (
 )
 from hub.app import error
 from hub.auth import StaffUser
-from hub.models import User
 from hub.routes.access import Handler, staff_only
-from hub.spreadsheet import ImportJobs, SpreadsheetError, mime_of
 
 bp = Blueprint("crm")
 

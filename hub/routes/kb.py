@@ -18,9 +18,9 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.response import HTTPResponse
 
 from bot.retrain import RetrainBusy, RetrainJobs, questions_of
+from core.rate_limit import FEEDBACK_REFUSED, feedback_allowed
 from hub.app import error
 from hub.auth import StaffUser
-from hub.rate_limit import FEEDBACK_REFUSED, feedback_allowed
 from hub.routes.access import staff_only
 from kb_sync.jobs import ImportJobs
 from kb_sync.preview import EMBEDDER, draft_from, draft_from_view, preview_draft
@@ -482,7 +482,7 @@ async def feedback(request: Request) -> HTTPResponse:
         body = body_of(request)
         visitor_id = body.get("visitor_id")
         if isinstance(visitor_id, str) and not await feedback_allowed(services(request), visitor_id):
-            return error(429, FEEDBACK_REFUSED, "rate_limited")  # per visitor, in Redis (hub.rate_limit)
+            return error(429, FEEDBACK_REFUSED, "rate_limited")  # per visitor, in Redis (core.rate_limit)
         result = await record_feedback(services(request).sessions, body.get("message_id"), body.get("visitor_id"),
                                        body.get("vote"))
     except KbError as failure:

@@ -4,11 +4,11 @@
   (added to the hub's own /chat response by a response-lifecycle signal), so only the bureau's
   sites can embed the chat page that hub/static/widget.js opens in an iframe.
 - `POST /api/web/upload` (multipart: `visitor_id`, `file`): jpg/png/gif/webp/pdf recognised by
-  their first bytes, at most `channels.web.upload_max_bytes`; kept by hub.uploads as
+  their first bytes, at most `channels.web.upload_max_bytes`; kept by core.uploads as
   `<upload_dir>/<YYYY-MM-DD>/<uuid>.<ext>` (+ `<uuid>.json`: whose it is), then recorded as
   the citizen's message through the Dispatcher's normal inbound path. A bad upload gets a 4xx
   with a Chinese reason and stores nothing.
-- `GET /api/web/uploads/<date>/<uuid>.<ext>` serves a file back (hub.uploads.serve) only to the
+- `GET /api/web/uploads/<date>/<uuid>.<ext>` serves a file back (hub/routes/uploads_serve.py) only to the
   visitor who sent it (`?visitor_id=`) or to logged-in agents, supervisors, inspectors and
   administrators; files other channels kept there (WeChat images and voice) only to those staff.
 """
@@ -29,10 +29,11 @@ from sqlalchemy import select
 
 from channels import InboundMessage
 from channels.web import CHANNEL, OriginPolicy
-from hub import uploads
-from hub.models import Conversation
-from hub.rate_limit import within_limit
-from hub.uploads import IMAGE_KINDS, KIND_OF_NAME_EXT, clean_name, human_size, sniff
+from core import uploads
+from core.models import Conversation
+from core.rate_limit import within_limit
+from core.uploads import IMAGE_KINDS, KIND_OF_NAME_EXT, clean_name, human_size, sniff
+from hub.routes.uploads_serve import serve as serve_upload
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ UPLOADS_PER_WINDOW = 20
 UPLOAD_WINDOW_SECONDS = 600
 ACK_WAIT_SECONDS = 15.0
 
-# what citizens may upload from the web widget (hub.uploads keeps more kinds, e.g. WeChat voice)
+# what citizens may upload from the web widget (core.uploads keeps more kinds, e.g. WeChat voice)
 WEB_KINDS = ("jpg", "png", "gif", "webp", "pdf")
 WEB_NAME_EXTS = {name: kind for name, kind in KIND_OF_NAME_EXT.items() if kind in WEB_KINDS}
 
@@ -245,5 +246,5 @@ async def upload(request: Request) -> HTTPResponse:
 
 @bp.get("/api/web/uploads/<day:str>/<name:str>")
 async def uploaded_file(request: Request, day: str, name: str) -> HTTPResponse:
-    served = await uploads.serve(request, day, name)
+    served = await serve_upload(request, day, name)
     return served if served is not None else fail(404, "not_found")

@@ -13,7 +13,7 @@ from sanic import Blueprint, Request, Sanic, response
 from sanic.response import HTTPResponse
 
 from channels.wechat import WeChatAPI, WeChatChannel, WeChatConfig
-from hub.uploads import ChannelFiles
+from core.uploads import ChannelFiles
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _reply(status: int, body: str, content_type: str) -> HTTPResponse:
 async def start_wechat(app: Sanic) -> None:
     services = app.ctx.services
     # every worker runs the heartbeat and sweeper that answer messages a stopped worker stored
-    # but never answered (hub.recovery): WeChat's retries are what most need it
+    # but never answered (flow.recovery): WeChat's retries are what most need it
     services.dispatcher.start_background()
     config = WeChatConfig.from_settings(services.settings)
     app.ctx.wechat_config = config

@@ -354,8 +354,8 @@ def start_channel_hubs(tmp: Any, env: dict[str, str], *, workers: int = 1, log_n
     import asyncio
     from pathlib import Path
 
-    from hub.config import load_settings
-    from hub.migrate import upgrade
+    from core.config import load_settings
+    from core.migrate import upgrade
     from hub.seed import seed
     from tests.support import ROOT, TEST_REDIS_URL, free_port, start_hub, stop_process, unique_prefix
 

@@ -1,6 +1,6 @@
 """A KB answer's three forms on their way to the channels (issue #3 item 2, issue #5).
 
-The answer action (hub/bot_actions.py) turns an entry into: a text that keeps its links'
+The answer action (flow/bot_actions.py) turns an entry into: a text that keeps its links'
 addresses, the sanitised rich text (`meta.answer_html`) and the editor's short answer
 (`meta.short_answer`). Over real HTTP, with a fake Rasa that answers the way that action does:
 WeChat and Telegram send the short answer when there is one (else the text with its links),
@@ -18,8 +18,8 @@ import pytest
 
 from channels import OutboundMessage
 from channels.wechat.channel import render_text
-from hub.bot_actions import build_action_registry
-from hub.dispatch import fold_replies
+from flow.bot_actions import build_action_registry
+from flow.dispatch import fold_replies
 from hub.services import build_services
 from kb_sync.answering import AnswerOutcome, KbAnswer
 from tests.channels.telegram_fake import FakeRasa, start_channel_hubs, stop_channel_hubs

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from channels.telegram import TelegramConfig, parse_update
 from channels.telegram.__main__ import set_webhook
-from hub.db import make_engine
-from hub.models import Citizen, Conversation, Message
+from core.db import make_engine
+from core.models import Citizen, Conversation, Message
 from tests.channels.telegram_fake import (
     SECRET,
     TOKEN,

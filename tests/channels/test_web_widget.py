@@ -22,8 +22,8 @@ import pytest
 import websockets
 from sqlalchemy import func, select
 
-from hub.db import make_engine
-from hub.models import Message
+from core.db import make_engine
+from core.models import Message
 from tests.channels.telegram_fake import ChannelHub, FakeRasa, start_channel_hubs, stop_channel_hubs
 from tests.support import ChatClient
 

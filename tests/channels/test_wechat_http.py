@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select
 
 from channels.wechat import WeChatConfig, open_push, plan_for
-from hub.config import load_settings
-from hub.db import make_engine
-from hub.models import Citizen, CitizenIdentity, Conversation, Message
+from core.config import load_settings
+from core.db import make_engine
+from core.models import Citizen, CitizenIdentity, Conversation, Message
 from tests.channels.wechat_fake import (
     AES_KEY,
     APP_ID,

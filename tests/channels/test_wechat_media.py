@@ -1,6 +1,6 @@
 """WeChat images, voice, locations and links, kept and shown to agents: a hub worker process (plaintext
 mode), the fake WeChat API server serving `/cgi-bin/media/get`, a fake Rasa, real Redis and a real
-database. Files land in the shared upload store (hub.uploads) and are served to staff only.
+database. Files land in the shared upload store (core.uploads) and are served to staff only.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 
 from channels.wechat import WeChatAPI, WeChatAPIError, WeChatConfig, open_push, plan_for
-from hub.db import make_engine
-from hub.models import Conversation, Message
+from core.db import make_engine
+from core.models import Conversation, Message
 from tests.channels.telegram_fake import ChannelHub, start_channel_hubs, stop_channel_hubs
 from tests.channels.wechat_fake import (
     AES_KEY,

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from channels.wechat import menu
-from hub.config import Settings
+from core.config import Settings
 from hub.routes.wechat import start_wechat, stop_wechat
 from hub.services import build_services
 from tests.channels.wechat_fake import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, openid

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from core.db import make_engine, make_sessionmaker
+from core.models import AuditLog, Ticket, User
 from crm import CitizenDirectory
 from crm.transfer import COLUMNS
-from hub.db import make_engine, make_sessionmaker
-from hub.models import AuditLog, Ticket, User
 from tests.conftest import RunningSystem
 from tests.support import ChatClient, wait_for_import, xlsx_bytes
 

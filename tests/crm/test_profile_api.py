@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from hub.db import make_engine
-from hub.models import AuditLog, Citizen
+from core.db import make_engine
+from core.models import AuditLog, Citizen
 from tests.conftest import RunningSystem
 from tests.support import AgentClient, ChatClient
 

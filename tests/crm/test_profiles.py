@@ -6,11 +6,11 @@ import asyncio
 
 from sqlalchemy import select
 
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker
+from core.models import AuditLog, User
 from crm import CitizenDirectory, build_screen_pop, mask
 from handoff import ConversationStore
-from hub.config import Settings
-from hub.db import make_engine, make_sessionmaker
-from hub.models import AuditLog, User
 
 
 def test_mask_keeps_only_the_tail() -> None:
@@ -44,7 +44,7 @@ async def test_screen_pop_masks_for_agents_and_is_audited(settings: Settings) ->
         earlier, _ = await conversations.open_for("web", "v-pop", citizen)
         await conversations.record(earlier.id, "web", "citizen", "公积金怎么提取")
         async with sessions() as session, session.begin():
-            from hub.models import Conversation
+            from core.models import Conversation
 
             (await session.get(Conversation, earlier.id)).status = "closed"
         current, _ = await conversations.open_for("web", "v-pop", citizen)

@@ -11,6 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker
+from core.migrate import upgrade
+from core.models import AuditLog, Citizen, CitizenIdentity, CsatRating, Ticket, TicketEvent, User
+from core.spreadsheet import SpreadsheetError
 from crm import (
     CitizenDirectory,
     CitizenImporter,
@@ -26,11 +31,6 @@ from crm import (
 )
 from crm.transfer import COLUMNS
 from handoff import ConversationStore
-from hub.config import Settings
-from hub.db import make_engine, make_sessionmaker
-from hub.migrate import upgrade
-from hub.models import AuditLog, Citizen, CitizenIdentity, CsatRating, Ticket, TicketEvent, User
-from hub.spreadsheet import SpreadsheetError
 from tests.support import xlsx_bytes
 
 GOOD_ID = "11010519491231002X"  # GB 11643's own example
@@ -399,7 +399,7 @@ async def test_the_screen_pop_lists_open_tickets_and_is_audited(sessions: async_
 async def test_import_jobs_report_progress_and_never_hang_on_a_crash(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, redis_client
 ) -> None:
-    from hub.spreadsheet import ImportJobs
+    from core.spreadsheet import ImportJobs
 
     jobs = ImportJobs(redis_client, settings.redis_prefix, "crm")
     rows = parse_citizen_table(_xlsx(_people(3)), "c.xlsx")

@@ -13,10 +13,10 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import update
 
+from core.db import make_engine, make_sessionmaker
+from core.models import Ticket
 from crm import CitizenDirectory
 from crm.transfer import COLUMNS
-from hub.db import make_engine, make_sessionmaker
-from hub.models import Ticket
 from tests.conftest import RunningSystem
 from tests.e2e.helpers import log_in, shot
 from tests.support import ChatClient, xlsx_bytes

@@ -18,8 +18,8 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import select
 
-from hub.db import make_engine
-from hub.models import Conversation
+from core.db import make_engine
+from core.models import Conversation
 from tests.channels.test_wechat_media import AMR, MediaSystem, push, wx  # noqa: F401 (wx: the fixture)
 from tests.channels.wechat_fake import openid
 from tests.e2e.helpers import accept, log_in, shot

@@ -22,8 +22,8 @@ import pytest
 from playwright.async_api import FrameLocator, Page, expect
 from sqlalchemy import select
 
-from hub.db import make_engine
-from hub.models import KbFeedback
+from core.db import make_engine
+from core.models import KbFeedback
 from tests.channels.telegram_fake import FakeRasa, start_channel_hubs, stop_channel_hubs
 from tests.conftest import RunningSystem
 from tests.e2e.helpers import open_chat, shot

@@ -13,16 +13,16 @@ from sqlalchemy import select
 
 from bot import BotReply
 from channels import InboundMessage
+from core.bus import EventBus
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker
+from core.models import Citizen, ConversationEvent, Message, User
+from core.redis_client import Keys
 from crm import CitizenDirectory
+from flow.bot_actions import build_action_registry
+from flow.dispatch import Dispatcher
 from handoff import ConversationStore, Ownership
 from hub.auth import StaffUser
-from hub.bot_actions import build_action_registry
-from hub.bus import EventBus
-from hub.config import Settings
-from hub.db import make_engine, make_sessionmaker
-from hub.dispatch import Dispatcher
-from hub.models import Citizen, ConversationEvent, Message, User
-from hub.redis_client import Keys
 from kb_sync import AnswerOutcome, KbAnswer
 
 AGENTS = [f"agent{n}" for n in range(1, 9)]

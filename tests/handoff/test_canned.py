@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker
+from core.models import CannedResponse, User
 from handoff.canned import CannedError, CannedStore, render
 from hub.auth import StaffUser
-from hub.config import Settings
-from hub.db import make_engine, make_sessionmaker
-from hub.models import CannedResponse, User
 from hub.seed import DEMO_CANNED
 
 ZHANG = StaffUser(1, "agent1", "张敏", "agent")

@@ -25,9 +25,9 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 
 from channels import InboundMessage
+from core.config import Settings
+from core.models import AuditLog, Message, User
 from hub.auth import StaffUser
-from hub.config import Settings
-from hub.models import AuditLog, Message, User
 from hub.services import Services, build_services
 
 NOTE = "市民情绪激动，已核实身份证号，勿再索要"

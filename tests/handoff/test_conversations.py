@@ -7,11 +7,11 @@ import asyncio
 
 from sqlalchemy.exc import IntegrityError
 
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker
+from core.models import Message
 from crm import CitizenDirectory
 from handoff import ConversationStore, MessageView, deliver_before_commit
-from hub.config import Settings
-from hub.db import make_engine, make_sessionmaker
-from hub.models import Message
 
 
 async def test_transcript_keeps_everyone_in_order_and_dedupes_retries(settings: Settings) -> None:

@@ -15,10 +15,10 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
+from core.config import Settings
+from core.models import Conversation, CsatRating, Ticket
 from handoff import Owner
 from handoff.service import HandoffError
-from hub.config import Settings
-from hub.models import Conversation, CsatRating, Ticket
 from tests.handoff.helpers import FakeEntry, Hub, make_hub
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.config import load_settings
 from handoff.routing import HandoffConfig, PhraseMatcher, WorkingHours, describe_opening, is_workday, parse_spans
-from hub.config import load_settings
 
 SH = ZoneInfo("Asia/Shanghai")
 

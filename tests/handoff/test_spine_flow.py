@@ -7,8 +7,8 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from hub.db import make_engine
-from hub.models import Message
+from core.db import make_engine
+from core.models import Message
 from tests.conftest import RunningSystem
 from tests.support import AgentClient, ChatClient, event_kinds
 

@@ -7,13 +7,13 @@ import asyncio
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
+from core.bus import EventBus
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker
+from core.models import Conversation, ConversationEvent, User
+from core.redis_client import Keys
 from crm import CitizenDirectory
 from handoff import ConversationStore, Owner, Ownership
-from hub.bus import EventBus
-from hub.config import Settings
-from hub.db import make_engine, make_sessionmaker
-from hub.models import Conversation, ConversationEvent, User
-from hub.redis_client import Keys
 
 
 async def _setup(settings: Settings, redis_client: aioredis.Redis):

@@ -14,10 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
+from core.db import make_engine, make_sessionmaker
+from core.migrate import upgrade
+from core.models import Conversation, ConversationEvent, Message, User
 from hub.auth import hash_password
-from hub.db import make_engine, make_sessionmaker
-from hub.migrate import upgrade
-from hub.models import Conversation, ConversationEvent, Message, User
 from tests.support import (
     ROOT,
     TEST_REDIS_URL,

@@ -12,10 +12,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.config import PROJECT_ROOT, Settings
-from hub.db import make_engine, make_sessionmaker
-from hub.models import Citizen, Conversation, KbEntry, KbEntryVersion, Message
-from hub.redis_client import Keys
+from core.config import PROJECT_ROOT, Settings
+from core.db import make_engine, make_sessionmaker
+from core.models import Citizen, Conversation, KbEntry, KbEntryVersion, Message
+from core.redis_client import Keys
 from kb_sync import AnswerService, KbStore, read_jsonl
 from kb_sync.preview import EMBEDDER, draft_from, preview_draft
 from kb_sync.sanitize import sanitize_html

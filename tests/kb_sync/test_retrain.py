@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from bot import training
 from bot.retrain import RetrainJobs
 from bot.training import training_hash
-from hub.config import load_settings
+from core.config import load_settings
 from hub.seed import published_questions
 from tests.conftest import RunningSystem
 from tests.support import ChatClient, free_port

@@ -3,7 +3,7 @@
 Two hub workers share the database and Redis. Worker A stores the message, asks the (slow)
 bot and is killed (SIGKILL) while waiting, so WeChat never gets a response and retries,
 as it does, on the other worker. The message is already stored, so the retry is a duplicate,
-but it was never answered: the hub must still answer it, exactly once (hub/recovery.py: the
+but it was never answered: the hub must still answer it, exactly once (flow/recovery.py: the
 dead worker's lease is taken over, by the sweeper or by a retry).
 """
 
@@ -18,8 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hub.db import make_engine
-from hub.models import Message
+from core.db import make_engine
+from core.models import Message
 from tests.channels.wechat_fake import (
     APP_ID,
     APP_SECRET,

@@ -57,8 +57,8 @@ async def test_agent_socket_refuses_anonymous_and_wrong_roles(system: RunningSys
 
 
 async def test_rasa_action_webhook_needs_the_token_and_rejects_garbage(system: RunningSystem) -> None:
-    from hub.auth import action_token
-    from hub.config import load_settings
+    from core.config import load_settings
+    from core.secrets import action_token
 
     call = {"next_action": "action_handoff", "sender_id": "someone-elses-conversation", "tracker": {}}
     async with httpx.AsyncClient(base_url=system.hub_url) as http:

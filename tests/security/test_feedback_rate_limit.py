@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hub.db import make_engine
-from hub.models import KbFeedback
-from hub.rate_limit import FEEDBACK_REFUSED
+from core.db import make_engine
+from core.models import KbFeedback
+from core.rate_limit import FEEDBACK_REFUSED
 from tests.channels.telegram_fake import ChannelHub, FakeRasa, start_channel_hubs, stop_channel_hubs
 from tests.support import ChatClient
 

@@ -3,7 +3,7 @@ and WeChat images and voice messages (channels/wechat, through `ChannelFiles`).
 
 Every file is stored as `<channels.web.upload_dir>/<YYYY-MM-DD>/<uuid>.<ext>` next to `<uuid>.json`
 (whose it is and how to show it), its type recognised by its first bytes (never by its name). It is
-served back at `/api/web/uploads/<YYYY-MM-DD>/<uuid>.<ext>` only to the web visitor who sent it
+served back (hub/routes/uploads.py) at `/api/web/uploads/<YYYY-MM-DD>/<uuid>.<ext>` only to the web visitor who sent it
 (`?visitor_id=` or `X-Visitor-Id`) or to logged-in agents, supervisors, inspectors and administrators;
 a file from another channel (no `visitor_id` in its record) only to those staff.
 
@@ -21,13 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from sanic import Request, response
-from sanic.response import HTTPResponse
-
-from hub.app import current_user
-from hub.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 
 URL_PREFIX = "/api/web/uploads/"
 DEFAULT_DIR = "var/uploads"
@@ -45,10 +40,10 @@ MIME_OF_EXT = {ext: mime for _names, ext, mime in TYPES.values()}
 KIND_OF_NAME_EXT = {name: kind for kind, (names, _ext, _mime) in TYPES.items() for name in names}
 IMAGE_KINDS = frozenset({"jpg", "png", "gif", "webp"})
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_NAME = re.compile(r"^([0-9a-f]{32})\.(" + "|".join(sorted(MIME_OF_EXT)) + r")$")
+DAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+NAME_PATTERN = re.compile(r"^([0-9a-f]{32})\.(" + "|".join(sorted(MIME_OF_EXT)) + r")$")
 # an image or an audio file opened on its own can run nothing (the PDF viewer needs no such fence)
-_FENCE = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
+FENCE = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 
 def sniff(data: bytes) -> str | None:
@@ -126,37 +121,6 @@ def _unlink(*paths: Path) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
-
-
-async def serve(request: Request, day: str, name: str) -> HTTPResponse | None:
-    """`GET /api/web/uploads/<day>/<name>`: the file, or None when it does not exist or the asker may
-    not see it (the caller answers 404 either way, so a stranger learns nothing)."""
-    match = _NAME.match(name)
-    if not _DAY.match(day) or match is None:
-        return None
-    folder = upload_root(request.app.ctx.services.settings) / day
-    path, owner_path = folder / name, folder / f"{match.group(1)}.json"
-    try:
-        owner = json.loads(await asyncio.to_thread(owner_path.read_text, encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    visitor = request.args.get("visitor_id") or request.headers.get("x-visitor-id") or ""
-    allowed = bool(visitor) and visitor == owner.get("visitor_id")
-    if not allowed:
-        user = await current_user(request)
-        # staff who handle or inspect conversations (not, e.g., a KB editor)
-        allowed = user is not None and user.may("agent", "supervisor", "inspector")
-    if not allowed or not path.is_file():
-        return None
-    ext = match.group(2)
-    headers = {
-        "Cache-Control": "private, max-age=86400",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": f"inline; filename*=UTF-8''{quote(str(owner.get('name') or name))}",
-    }
-    if ext != "pdf":
-        headers["Content-Security-Policy"] = _FENCE
-    return await response.file(path, mime_type=MIME_OF_EXT[ext], headers=headers)
 
 
 class ChannelFiles:

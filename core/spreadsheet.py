@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from hub.errors import Refusal
+from core.errors import Refusal
 
 NOT_A_TABLE = "文件无法读取：请上传 .xlsx 或 .csv 格式的表格（可先下载导入模板）。"
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -12,13 +12,13 @@ from typing import Any
 
 from bot import RasaClient
 from channels import InboundMessage, OutboundMessage, OutputChannel
+from core.bus import EventBus
+from core.config import Settings
 from crm import CitizenDirectory
+from flow.open_conversations import OpenConversations
+from flow.recovery import AnswerLeases
 from handoff import ConversationStore, ConversationView, MessageView, Owner, Ownership, OwnerState
 from handoff.service import Handoff, HandoffError
-from hub.bus import EventBus
-from hub.config import Settings
-from hub.open_conversations import OpenConversations
-from hub.recovery import AnswerLeases
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Dispatcher:
     async def open_conversation(self, channel: str, channel_user_id: str) -> ConversationView:
         """The citizen's open conversation on a channel (a new one with the bot if none).
 
-        From the Redis cache when it holds it (hub.open_conversations), else from the record,
+        From the Redis cache when it holds it (flow.open_conversations), else from the record,
         resolving the citizen's identity only when a conversation has to be opened."""
         cached = await self.open_conversations.get(channel, channel_user_id)
         if cached is not None:
@@ -90,7 +90,7 @@ class Dispatcher:
         self.start_background()
         state: OwnerState | None = None
         if is_new:
-            # answered by this worker (hub.recovery); the owner is read in the same round trip
+            # answered by this worker (flow.recovery); the owner is read in the same round trip
             state = OwnerState.from_hash(
                 await self.leases.begin(message.id, read_hash=self.ownership.keys.conversation(conversation.id))
             )

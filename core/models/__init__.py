@@ -1,16 +1,16 @@
-"""The relational schema: every record the hub keeps (the composition root owns it so
-that one Alembic history covers all packages)."""
+"""The relational schema: every record the hub keeps, in one metadata so that one Alembic history
+covers all packages. Each domain that adds tables does so in its own module here (`core/models/<domain>.py`),
+imported at the bottom of this file."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -19,15 +19,9 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[str]: JSON}
+from core.models.base import Base, utcnow
 
 
 class User(Base):

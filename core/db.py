@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from hub.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 
 
 def async_url(url: str) -> str:

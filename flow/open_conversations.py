@@ -17,8 +17,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from core.redis_client import Keys
 from handoff import ConversationView
-from hub.redis_client import Keys
 
 MAX_AGE_SECONDS = 60
 POINTER_TTL_SECONDS = 86400

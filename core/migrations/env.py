@@ -7,9 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from hub.config import load_settings
-from hub.db import make_engine
-from hub.models import Base
+from core.config import load_settings
+from core.db import make_engine
+from core.models import Base
 
 target_metadata = Base.metadata
 

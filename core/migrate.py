@@ -1,4 +1,4 @@
-"""Bring a database to the newest schema (Alembic), from code or `python -m hub.migrate`."""
+"""Bring a database to the newest schema (Alembic), from code or `python -m core.migrate`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import sys
 from alembic import command
 from alembic.config import Config
 
-from hub.config import PROJECT_ROOT, load_settings
+from core.config import PROJECT_ROOT, load_settings
 
 
 def upgrade(database_url: str) -> None:
     """Run every pending migration. Synchronous: call it before any event loop starts."""
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "hub" / "migrations"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "core" / "migrations"))
     config.attributes["database_url"] = database_url
     command.upgrade(config, "head")
 

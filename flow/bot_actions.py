@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot import ActionCall, ActionRegistry, ActionResult
-from hub.answer_text import answer_forms, text_with_links
-from hub.dispatch import Dispatcher
+from flow.answer_text import answer_forms, text_with_links
+from flow.dispatch import Dispatcher
 from kb_sync import AnswerService, KbStore
 
 
@@ -57,7 +57,7 @@ def build_action_registry(dispatcher: Dispatcher, answers: AnswerService, kb: Kb
         keywords = getattr(found, "keywords", None)
         if (marker in keywords) if keywords is not None else await always_hands_off(found.entry_id):
             meta["handoff_after"] = True  # the dispatcher hands off once the answer is delivered
-        # rich answers reach text-only channels with their links' addresses kept (hub.answer_text)
+        # rich answers reach text-only channels with their links' addresses kept (flow.answer_text)
         text = text_with_links(meta.get("answer_html", "")) or found.answer
         return ActionResult(texts=[text], custom=[{"zwkf_meta": meta}])
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from hub.redis_client import Keys
+from core.redis_client import Keys
 
 log = logging.getLogger(__name__)
 
