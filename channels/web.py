@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from channels.base import InboundMessage, OutboundMessage
+from core.events import Event, MessageEvent, StateEvent, TypingEvent
 
 log = logging.getLogger(__name__)
 
@@ -228,26 +229,26 @@ class WebChannel:
         """Delivery happens through the bus (the socket may be on another worker)."""
         return None
 
-    async def on_event(self, event: dict[str, Any]) -> None:
+    async def on_event(self, event: Event) -> None:
         """Called by the bus listener for every event, one after another: it never waits on Redis
         here (a state frame is read in the conversation's own ordered outbox), so one citizen's
         slow frame never holds up the next event, e.g. another citizen's agent reply."""
-        kind = event.get("kind")
-        if kind == "message" and event.get("channel") == CHANNEL:
-            frame = {"type": "message", "message": event["message"]}
-            await self._deliver(event["conversation_id"], json.dumps(frame, ensure_ascii=False))
-        elif kind == "typing" and event.get("conversation_id") and event.get("sender") != "citizen":
-            # someone is writing to the citizen (the agent console publishes this, throttled)
-            sender = "agent" if event.get("sender") == "agent" else "bot"
-            frame = {"type": "typing", "sender": sender}
-            if event.get("active") is False:
-                frame["active"] = False  # stopped (the agent cleared the reply box)
-            await self._deliver(event["conversation_id"], json.dumps(frame, ensure_ascii=False))
-        elif kind == "state":
-            conversation_id = event["conversation_id"]
+        if isinstance(event, MessageEvent):
+            if event.channel == CHANNEL:
+                frame: dict[str, Any] = {"type": "message", "message": event.message}
+                await self._deliver(event.conversation_id, json.dumps(frame, ensure_ascii=False))
+        elif isinstance(event, TypingEvent):
+            if event.conversation_id and event.sender != "citizen":
+                # someone is writing to the citizen (the agent console publishes this, throttled)
+                frame = {"type": "typing", "sender": "agent" if event.sender == "agent" else "bot"}
+                if event.active is False:
+                    frame["active"] = False  # stopped (the agent cleared the reply box)
+                await self._deliver(event.conversation_id, json.dumps(frame, ensure_ascii=False))
+        elif isinstance(event, StateEvent):
+            conversation_id = event.conversation_id
             if conversation_id in self._sockets:  # its own change: at once
                 self._post(conversation_id, functools.partial(self._fresh_state, conversation_id))
-            if event.get("previous") == "queued" or event.get("transition") in QUEUE_JUMPS:
+            if event.previous == "queued" or event.transition in QUEUE_JUMPS:
                 self._positions_changed()  # the others waiting here move: refreshed together, shortly
 
     async def _fresh_state(self, conversation_id: str) -> str | None:

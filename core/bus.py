@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from core.events import Event, decode, encode
+
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_SECONDS = 2.0
 
-EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+EventHandler = Callable[[Event], Awaitable[None]]
 
 
 class EventBus:
@@ -33,8 +34,9 @@ class EventBus:
     def subscribe(self, handler: EventHandler) -> None:
         self._handlers.append(handler)
 
-    async def publish(self, kind: str, **payload: Any) -> None:
-        await self._redis.publish(self._channel, json.dumps({"kind": kind, **payload}, ensure_ascii=False, default=str))
+    async def publish(self, event: Event) -> None:
+        """Send one event to every worker (this one included): core.events says what it carries."""
+        await self._redis.publish(self._channel, encode(event))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen())
@@ -57,12 +59,14 @@ class EventBus:
                 async for raw in pubsub.listen():
                     if raw.get("type") != "message":
                         continue
-                    event = json.loads(raw["data"])
+                    event = decode(raw["data"])
+                    if event is None:
+                        continue  # a kind only a newer worker knows
                     for handler in self._handlers:
                         try:
                             await handler(event)
                         except Exception:  # one bad socket must not stop the others
-                            log.exception("event handler failed for %s", event.get("kind"))
+                            log.exception("event handler failed for %s", event.kind)
             except asyncio.CancelledError:
                 await _close(pubsub)
                 raise

@@ -14,6 +14,7 @@ from bot import RasaClient
 from channels import InboundMessage, OutboundMessage, OutputChannel
 from core.bus import EventBus
 from core.config import Settings
+from core.events import MessageEvent, TypingEvent
 from crm import CitizenDirectory
 from flow.open_conversations import OpenConversations
 from flow.recovery import AnswerLeases
@@ -185,7 +186,7 @@ class Dispatcher:
 
     async def ask_bot(self, conversation: ConversationView, text: str) -> None:
         if getattr(self.channels.get(conversation.channel), "shows_typing", False):
-            await self.bus.publish("typing", conversation_id=conversation.id, sender="bot")
+            await self.bus.publish(TypingEvent(conversation.id, "bot"))
         try:
             replies = await self.rasa.send(conversation.id, text, {"channel": conversation.channel})
         except Exception:
@@ -296,21 +297,13 @@ class Dispatcher:
         state = await self.ownership.state(conversation_id)
         if state.owner != Owner.AGENT:
             return False
-        await self.bus.publish(
-            "typing", conversation_id=conversation_id, sender=sender, agent_id=state.agent_id, active=active
-        )
+        await self.bus.publish(TypingEvent(conversation_id, sender, state.agent_id, active))
         return True
 
     async def _publish_message(
         self, conversation: ConversationView, message: MessageView, agent_id: int | None
     ) -> None:
-        await self.bus.publish(
-            "message",
-            conversation_id=conversation.id,
-            channel=conversation.channel,
-            agent_id=agent_id,
-            message=message.to_json(),
-        )
+        await self.bus.publish(MessageEvent(conversation.id, conversation.channel, agent_id, message.to_json()))
 
 
 MEDIA_KINDS = frozenset({"image", "file", "video", "shortvideo", "location", "link", "unsupported"})

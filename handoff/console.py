@@ -20,9 +20,19 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from core.events import (
+    Event,
+    MessageEvent,
+    NoteEvent,
+    PresenceEvent,
+    StateEvent,
+    TypingEvent,
+    WatchEvent,
+    WhisperEvent,
+)
 from handoff.conversations import ConversationStore, ConversationView, MessageView
 from handoff.message_writer import deliver_before_commit
 from handoff.notes import MAX_NOTE, NoteError, add_note
@@ -147,84 +157,89 @@ class AgentConsole:
             for agent_id in list(self._supervisors):
                 await self._send_to(agent_id, frame)
 
-    async def on_event(self, event: dict[str, Any]) -> None:
+    async def on_event(self, event: Event) -> None:
         """Called by the bus listener for every event: only cheap work here; anything that reads
         the database (the screen-pop) goes through the agent's ordered outbox."""
         if not self._sockets:
             return
-        kind = event.get("kind")
-        if kind in ("message", "whisper") and event.get("conversation_id") in self._watching:
-            frame = json.dumps({"type": "message", "message": event["message"], "watching": True}, ensure_ascii=False)
-            for supervisor in self._watching[event["conversation_id"]] - {event.get("agent_id")}:
+        if isinstance(event, MessageEvent | WhisperEvent) and event.conversation_id in self._watching:
+            frame = json.dumps({"type": "message", "message": event.message, "watching": True}, ensure_ascii=False)
+            for supervisor in self._watching[event.conversation_id] - {event.agent_id}:
                 self._post(supervisor, frame)
-        if kind == "message" and event.get("agent_id") is not None:
-            frame = json.dumps({"type": "message", "message": event["message"]}, ensure_ascii=False)
-            agent_id = int(event["agent_id"])
-            self._post(agent_id, frame)
-            message = event["message"]
-            if message.get("sender") == "citizen" and _suggestible(message):
-                self._post(agent_id, functools.partial(self._assist_json, event["conversation_id"], message))
-        elif kind == "note":
-            frame = json.dumps({"type": "note", "message": event["message"]}, ensure_ascii=False)
-            targets = set(self._watching.get(event.get("conversation_id"), ()))
-            if event.get("agent_id") is not None:
-                targets.add(int(event["agent_id"]))
+        if isinstance(event, MessageEvent):
+            if event.agent_id is not None:
+                self._on_message(event, int(event.agent_id))
+        elif isinstance(event, NoteEvent):
+            frame = json.dumps({"type": "note", "message": event.message}, ensure_ascii=False)
+            targets = set(self._watching.get(event.conversation_id, ()))
+            if event.agent_id is not None:
+                targets.add(int(event.agent_id))
             for target in targets:
                 self._post(target, frame)
-        elif kind == "typing" and event.get("sender") == "citizen" and event.get("agent_id") is not None:
-            frame = json.dumps(
-                {
-                    "type": "typing",
-                    "conversation_id": event["conversation_id"],
-                    "sender": "citizen",
-                    "active": event.get("active") is not False,
-                }
-            )
-            self._post(int(event["agent_id"]), frame)
-        elif kind == "state":
-            self._queue_changed()
-            self._board_changed()
-            data = event.get("data") or {}
-            previous_agent = data.get("previous_agent_id")
-            if (
-                event.get("previous") == "agent"
-                and previous_agent is not None
-                and previous_agent != event.get("agent_id")
-            ):
-                closed = json.dumps(
+        elif isinstance(event, TypingEvent):
+            if event.sender == "citizen" and event.agent_id is not None:
+                frame = json.dumps(
                     {
-                        "type": "closed",
-                        "conversation_id": event["conversation_id"],
-                        "transition": event.get("transition"),
-                        "take_over": bool(data.get("take_over")),
+                        "type": "typing",
+                        "conversation_id": event.conversation_id,
+                        "sender": "citizen",
+                        "active": event.active is not False,
                     }
                 )
-                self._post(int(previous_agent), closed)
-            agent_id = event.get("agent_id")
-            if event.get("owner") == "agent" and agent_id is not None and int(agent_id) in self._sockets:
-                # the screen-pop, on whichever worker holds the agent's socket (manual, auto, transfer)
-                # built at once (beside the agent's other screen-pops), sent in the outbox's order
-                building = asyncio.create_task(self._build_assigned(int(agent_id), event))
-                building.add_done_callback(_retrieved)  # a socket gone meanwhile never awaits it
-                self._post(int(agent_id), functools.partial(self._assigned_for, int(agent_id), building))
-        elif kind == "whisper" and event.get("agent_id") is not None:
-            frame = json.dumps({"type": "message", "message": event["message"]}, ensure_ascii=False)
-            self._post(int(event["agent_id"]), frame)
-        elif kind == "watch":
+                self._post(int(event.agent_id), frame)
+        elif isinstance(event, StateEvent):
+            self._on_state(event)
+        elif isinstance(event, WhisperEvent):
+            if event.agent_id is not None:
+                frame = json.dumps({"type": "message", "message": event.message}, ensure_ascii=False)
+                self._post(int(event.agent_id), frame)
+        elif isinstance(event, WatchEvent):
             self._watch_changed(event)
-        elif kind == "presence":
-            agent_id = int(event["agent_id"])
+        elif isinstance(event, PresenceEvent):
+            agent_id = int(event.agent_id)
             if agent_id in self._sockets:
-                self._post(agent_id, json.dumps({"type": "presence", "status": event["status"]}))
+                self._post(agent_id, json.dumps({"type": "presence", "status": event.status}))
             self._board_changed()
 
-    async def _build_assigned(self, agent_id: int, event: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    def _on_message(self, event: MessageEvent, agent_id: int) -> None:
+        """A transcript line of a conversation an agent serves: to their console, and 智能推荐 for a citizen's."""
+        frame = json.dumps({"type": "message", "message": event.message}, ensure_ascii=False)
+        self._post(agent_id, frame)
+        message = event.message
+        if message.get("sender") == "citizen" and _suggestible(message):
+            self._post(agent_id, functools.partial(self._assist_json, event.conversation_id, message))
+
+    def _on_state(self, event: StateEvent) -> None:
+        """An ownership change: the queue list and the board change; the agent who lost it is told;
+        the agent who got it gets its screen-pop."""
+        self._queue_changed()
+        self._board_changed()
+        previous_agent = event.data.get("previous_agent_id")
+        if event.previous == Owner.AGENT and previous_agent is not None and previous_agent != event.agent_id:
+            closed = json.dumps(
+                {
+                    "type": "closed",
+                    "conversation_id": event.conversation_id,
+                    "transition": event.transition,
+                    "take_over": bool(event.data.get("take_over")),
+                }
+            )
+            self._post(int(previous_agent), closed)
+        agent_id = event.agent_id
+        if event.owner == Owner.AGENT and agent_id is not None and int(agent_id) in self._sockets:
+            # the screen-pop, on whichever worker holds the agent's socket (manual, auto, transfer)
+            # built at once (beside the agent's other screen-pops), sent in the outbox's order
+            building = asyncio.create_task(self._build_assigned(int(agent_id), event))
+            building.add_done_callback(_retrieved)  # a socket gone meanwhile never awaits it
+            self._post(int(agent_id), functools.partial(self._assigned_for, int(agent_id), building))
+
+    async def _build_assigned(self, agent_id: int, event: StateEvent) -> tuple[Any, dict[str, Any]]:
         found = await self._handoff.user(agent_id)
         user = _Viewer(agent_id, found[2] if found else "agent")
         async with self._building:  # a burst of assignments does not take every database connection
-            assigned = await self._assigned_frame(event["conversation_id"], user)
-        assigned["transition"] = event.get("transition")
-        assigned["auto"] = bool((event.get("data") or {}).get("auto"))
+            assigned = await self._assigned_frame(event.conversation_id, user)
+        assigned["transition"] = event.transition
+        assigned["auto"] = bool(event.data.get("auto"))
         return user, assigned
 
     async def _assigned_for(self, agent_id: int, building: asyncio.Task[tuple[Any, dict[str, Any]]]) -> None:
@@ -437,15 +452,15 @@ class AgentConsole:
             self._watching[conversation_id].add(user.id)
             await self._send_watching(ws, user, conversation_id)
 
-    def _watch_changed(self, event: dict[str, Any]) -> None:
+    def _watch_changed(self, event: WatchEvent) -> None:
         """Another socket of a supervisor (maybe on another worker) started or stopped a watch."""
-        supervisor = int(event["supervisor_id"])
+        supervisor = int(event.supervisor_id)
         if supervisor not in self._sockets:
             return
-        if event.get("on"):
-            self._watching[str(event["conversation_id"])].add(supervisor)
+        if event.on:
+            self._watching[str(event.conversation_id)].add(supervisor)
         else:
-            self._unwatch(supervisor, str(event["conversation_id"]))
+            self._unwatch(supervisor, str(event.conversation_id))
 
     def _unwatch(self, user_id: int, conversation_id: str | None = None) -> None:
         """Stop forwarding to this worker's sockets (the watch list in Redis is the Handoff's)."""
@@ -474,7 +489,7 @@ class AgentConsole:
             "screen_pop": screen_pop,
         }
 
-    async def _assist(self, conversation_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    async def _assist(self, conversation_id: str, message: Mapping[str, Any]) -> dict[str, Any]:
         """智能推荐: the top KB answers for one citizen message (none when the KB cannot say)."""
         items: list[dict[str, Any]] = []
         if self._suggest is not None:
@@ -503,7 +518,7 @@ class AgentConsole:
             "items": items,
         }
 
-    async def _assist_json(self, conversation_id: str, message: dict[str, Any]) -> str:
+    async def _assist_json(self, conversation_id: str, message: Mapping[str, Any]) -> str:
         return json.dumps(await self._assist(conversation_id, message), ensure_ascii=False)
 
     async def _typing(self, user: Any, conversation_id: str, active: Any) -> None:
@@ -591,7 +606,7 @@ def _last_suggestible(transcript: list[dict[str, Any]]) -> dict[str, Any] | None
     return next((m for m in reversed(transcript) if m.get("sender") == "citizen" and _suggestible(m)), None)
 
 
-def _suggestible(message: dict[str, Any]) -> bool:
+def _suggestible(message: Mapping[str, Any]) -> bool:
     meta = message.get("meta") or {}
     return (
         bool(str(message.get("text") or "").strip()) and meta.get("kind") in TEXT_KINDS and not meta.get("attachment")

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.events import MessageJson
 from core.models import Conversation, Message, utcnow
 from handoff.message_writer import writer_for
 
@@ -63,7 +64,7 @@ class MessageView:
         """Staff-only lines (a supervisor's whisper, an agent's 内部备注): never shown to the citizen."""
         return bool(self.meta.get("whisper") or self.meta.get("internal"))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> MessageJson:
         return {
             "id": self.id,
             "conversation_id": self.conversation_id,

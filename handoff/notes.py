@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.events import NoteEvent
 from handoff.conversations import ConversationStore, MessageView
 
 MAX_NOTE = 1000
@@ -38,5 +39,5 @@ async def add_note(
         sender_name=author.display_name,
         meta={"internal": True, "note": True, "author_id": author.id, "author_role": author.role},
     )
-    await bus.publish("note", conversation_id=conversation.id, agent_id=agent_id, message=message.to_json())
+    await bus.publish(NoteEvent(conversation.id, agent_id, message.to_json()))
     return message

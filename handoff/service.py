@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core.events import PresenceEvent, WatchEvent, WhisperEvent
 from core.models import Citizen, Conversation, ConversationEvent, CsatRating, Message, User
 from crm import add_message_ticket
 from handoff.routing import HandoffConfig
@@ -270,7 +271,7 @@ class Handoff:
 
     async def _presence_changed(self, agent_id: int, status: str) -> None:
         self._online_cache.clear()
-        await self.hub.bus.publish("presence", agent_id=agent_id, status=status)
+        await self.hub.bus.publish(PresenceEvent(agent_id, status))
         if status == "online":
             await self.drain_for_agent(agent_id)
 
@@ -889,7 +890,7 @@ class Handoff:
         outcomes = await pipe.execute() if agent_ids else []
         for agent_id, changed in zip(agent_ids, outcomes, strict=True):
             if changed == 1:
-                await self.hub.bus.publish("presence", agent_id=agent_id, status="offline")
+                await self.hub.bus.publish(PresenceEvent(agent_id, "offline"))
             if changed in (1, 2):
                 await self.requeue_agent(agent_id)
         await self.offer_messages()
@@ -977,7 +978,7 @@ class Handoff:
             await pipe.execute()
         else:
             await self.redis.srem(key, conversation_id)
-        await self.hub.bus.publish("watch", supervisor_id=supervisor_id, conversation_id=conversation_id, on=on)
+        await self.hub.bus.publish(WatchEvent(supervisor_id, conversation_id, on))
 
     async def watched(self, supervisor_id: int) -> list[str]:
         """What a supervisor watches (conversations since closed are dropped from the list)."""
@@ -1012,9 +1013,7 @@ class Handoff:
             sender_name=supervisor.display_name,
             meta={"whisper": True, "from_user_id": supervisor.id},
         )
-        await self.hub.bus.publish(
-            "whisper", conversation_id=conversation.id, agent_id=state.agent_id, message=message.to_json()
-        )
+        await self.hub.bus.publish(WhisperEvent(conversation.id, state.agent_id, message.to_json()))
         return message
 
     async def take_over(self, conversation: Any, supervisor: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.bus import EventBus
+from core.events import StateEvent
 from core.models import utcnow
 from core.redis_client import Keys
 from handoff.message_writer import writer_for
@@ -275,14 +276,9 @@ class Ownership:
             details.setdefault("previous_agent_id", int(previous_agent))
         state = OwnerState(transition.target, new_agent, group or None)
         await self._bus.publish(
-            "state",
-            conversation_id=conversation_id,
-            transition=name,
-            owner=state.owner.value,
-            previous=previous_owner.value,
-            agent_id=state.agent_id,
-            group=state.group,
-            data=details,
+            StateEvent(
+                conversation_id, name, state.owner.value, previous_owner.value, state.agent_id, state.group, details
+            )
         )
         record = self._record(conversation_id, transition, previous_owner, state, actor, details, version)
         if record_later:

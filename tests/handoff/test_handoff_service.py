@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 
 from core.config import Settings
+from core.events import Event, MessageEvent, StateEvent, WhisperEvent
 from core.models import Conversation, CsatRating, Ticket
 from handoff import Owner
 from handoff.service import HandoffError
@@ -480,9 +481,9 @@ async def test_whisper_never_reaches_the_citizen_and_take_over(hub: Hub) -> None
             sent.append(message.text)  # type: ignore[attr-defined]
 
     hub.dispatcher.register_channel(Capture())  # type: ignore[arg-type]
-    events: list[dict] = []
+    events: list[Event] = []
 
-    async def collect(event: dict) -> None:
+    async def collect(event: Event) -> None:
         events.append(event)
 
     hub.bus.subscribe(collect)
@@ -502,14 +503,14 @@ async def test_whisper_never_reaches_the_citizen_and_take_over(hub: Hub) -> None
         assert (state.owner, state.agent_id) == (Owner.AGENT, boss.id)
         assert await hub.ownership.agent_conversations(a1.id) == set()
         for _ in range(100):
-            if any(e["kind"] == "state" and e["transition"] == "transfer" for e in events):
+            if any(isinstance(e, StateEvent) and e.transition == "transfer" for e in events):
                 break
             await asyncio.sleep(0.02)
-        whispers = [e for e in events if e["kind"] == "whisper"]
-        assert len(whispers) == 1 and whispers[0]["agent_id"] == a1.id
-        assert not [e for e in events if e["kind"] == "message" and e["message"]["meta"].get("whisper")]
-        take = [e for e in events if e["kind"] == "state" and e["transition"] == "transfer"]
-        assert take and take[0]["data"]["take_over"] is True and take[0]["data"]["previous_agent_id"] == a1.id
+        whispers = [e for e in events if isinstance(e, WhisperEvent)]
+        assert len(whispers) == 1 and whispers[0].agent_id == a1.id
+        assert not [e for e in events if isinstance(e, MessageEvent) and e.message["meta"].get("whisper")]
+        take = [e for e in events if isinstance(e, StateEvent) and e.transition == "transfer"]
+        assert take and take[0].data["take_over"] is True and take[0].previous_agent_id == a1.id
     finally:
         await hub.bus.stop()
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from core.bus import EventBus
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker
+from core.events import Event, StateEvent
 from core.models import Conversation, ConversationEvent, User
 from core.redis_client import Keys
 from crm import CitizenDirectory
@@ -42,9 +43,9 @@ async def _conversation(conversations: ConversationStore, citizens: CitizenDirec
 
 async def test_handoff_cycle_records_every_transition(settings: Settings, redis_client: aioredis.Redis) -> None:
     engine, sessions, ownership, conversations, citizens, bus = await _setup(settings, redis_client)
-    received: list[dict] = []
+    received: list[Event] = []
 
-    async def collect(event: dict) -> None:
+    async def collect(event: Event) -> None:
         received.append(event)
 
     bus.subscribe(collect)
@@ -87,10 +88,10 @@ async def test_handoff_cycle_records_every_transition(settings: Settings, redis_
             )
         assert kinds == ["request_human", "assign", "close"]
         for _ in range(50):
-            if len([e for e in received if e["kind"] == "state"]) >= 3:
+            if len([e for e in received if isinstance(e, StateEvent)]) >= 3:
                 break
             await asyncio.sleep(0.02)
-        assert [e["transition"] for e in received if e["kind"] == "state"] == ["request_human", "assign", "close"]
+        assert [e.transition for e in received if isinstance(e, StateEvent)] == ["request_human", "assign", "close"]
     finally:
         await bus.stop()
         await engine.dispose()
