@@ -18,8 +18,16 @@ from core.events import MessageEvent, TypingEvent
 from crm import CitizenDirectory
 from flow.open_conversations import OpenConversations
 from flow.recovery import AnswerLeases
-from handoff import ConversationStore, ConversationView, MessageView, Owner, Ownership, OwnerState
-from handoff.service import Handoff, HandoffError
+from handoff import (
+    ConversationStore,
+    ConversationView,
+    Handoff,
+    HandoffError,
+    MessageView,
+    Owner,
+    Ownership,
+    OwnerState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +57,7 @@ class Dispatcher:
         self.bus = bus
         self.rasa = rasa
         self.channels: dict[str, OutputChannel] = {}
-        self.handoff = Handoff(self, settings, ownership, conversations, citizens)
+        self.handoff = Handoff(self, bus, settings, ownership, conversations, citizens)
         self.open_conversations = OpenConversations(ownership.redis, ownership.keys)
         self.leases = AnswerLeases(ownership.redis, ownership.keys)
 
@@ -213,44 +221,11 @@ class Dispatcher:
         intent: str | None = None,
         group: str | None = None,
     ) -> str:
-        """Put the conversation in its skill group's queue; returns the text that tells the citizen.
-
-        Outside the group's working hours nothing is queued: the citizen is told when people
-        are back and offered to leave a message (that text is said here and "" returned)."""
-        handoff = self.handoff
-        group = await handoff.route(conversation.id, intent=intent, explicit=group)
-        state = await self.ownership.state(conversation.id)
-        if state.owner == Owner.BOT:
-            closed = handoff.closed_text(group)
-            if closed is not None:
-                meta = {"offer_leave_message": True, "off_hours": True, "group": group}
-                await self.say(conversation, "system", closed, meta=meta)
-                return ""
-            await self.redis_conversation_set(conversation.id, citizen_id=conversation.citizen_id)
-        # the drain (and so the agent's screen-pop) starts at once: the transition's record is
-        # written beside it, and the queue position is told only if the citizen still waits
-        result = await self.ownership.apply(
-            conversation.id, "request_human", actor="citizen" if reason == "button" else "bot",
-            group=group, data={"reason": reason, **({"intent": intent} if intent else {})}, record_later=True,
+        """Put the conversation in its skill group's queue (handoff does it); returns the text that
+        tells the citizen, "" when nothing was queued (outside working hours) or an agent has it."""
+        return await self.handoff.request_human(
+            conversation, reason=reason, announce=announce, intent=intent, group=group
         )
-        try:
-            if result.ok:
-                await handoff.drain(group)
-                await handoff.drained(group)  # a drain already running here may be assigning it
-            state = await self.ownership.state(conversation.id)
-            if state.owner == Owner.AGENT:
-                return ""  # an agent has it (the assignment greets the citizen)
-            position = await self.ownership.queue_position(conversation.id, state.group or group) or 1
-            text = str(handoff.config.texts["queued_reply"]).format(position=position)
-            if announce:
-                await self.say(conversation, "system", text, state=state)
-            return text
-        finally:
-            if result.recording is not None:
-                await result.recording
-
-    async def redis_conversation_set(self, conversation_id: str, **fields: Any) -> None:
-        await self.ownership.redis.hset(self.ownership.keys.conversation(conversation_id), mapping=fields)
 
     async def leave_message(self, conversation: ConversationView, text: str) -> dict[str, Any]:
         """The web chat's `leave_message` frame: a 留言 becomes a ticket. Raises HandoffError (code, reason)."""

@@ -5,14 +5,17 @@ the group-committed writer of transcript rows and transition records (`writer_fo
 
 from handoff.canned import CannedError, CannedStore
 from handoff.canned import render as render_canned
+from handoff.console import AgentConsole
 from handoff.conversations import ConversationStore, ConversationView, MessageView
 from handoff.message_writer import deliver_before_commit, writer_for
 from handoff.notes import add_note
 from handoff.routing import HandoffConfig
 from handoff.service import DISPOSITIONS, Handoff, HandoffError
+from handoff.speaker import Speaker
 from handoff.state import TRANSITIONS, Owner, Ownership, OwnerState, TransitionResult
 
 __all__ = [
+    "AgentConsole",
     "CannedError",
     "CannedStore",
     "DISPOSITIONS",
@@ -26,6 +29,7 @@ __all__ = [
     "Owner",
     "OwnerState",
     "Ownership",
+    "Speaker",
     "TransitionResult",
     "add_note",
     "deliver_before_commit",

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from core.bus import EventBus
 from core.events import (
     Event,
     MessageEvent,
@@ -36,8 +37,9 @@ from core.events import (
 from handoff.conversations import ConversationStore, ConversationView, MessageView
 from handoff.message_writer import deliver_before_commit
 from handoff.notes import MAX_NOTE, NoteError, add_note
-from handoff.service import HandoffError
-from handoff.state import Owner, Ownership, OwnerState
+from handoff.service import Handoff, HandoffError
+from handoff.speaker import Speaker
+from handoff.state import Owner, OwnerState
 
 log = logging.getLogger(__name__)
 
@@ -80,30 +82,29 @@ class ConsoleError(ValueError):
 class AgentConsole:
     def __init__(
         self,
-        hub: Any,  # the Dispatcher: say(), conversations, settings
-        ownership: Ownership,
+        handoff: Handoff,
+        speaker: Speaker,  # the message path: an agent's replies and typing reach the citizen through it
+        bus: EventBus,
         conversations: ConversationStore,
         screen_pop: ScreenPop,
-        queue_items: Callable[[], Awaitable[list[dict[str, Any]]]],
-        capacity: int,
         suggest: Suggest | None = None,
         audit_screen_pop: AuditScreenPop | None = None,
     ) -> None:
-        self._hub = hub
+        self._speaker = speaker
+        self._bus = bus
         self._audit_screen_pop = audit_screen_pop
         self._audits: set[asyncio.Task[None]] = set()
         self._building = asyncio.Semaphore(SCREEN_POPS_AT_ONCE)
         self._suggest = suggest
         self._typing_at: dict[tuple[int, str], float] = {}
         self._heartbeat_at: dict[int, float] = {}  # agent → when a frame of theirs last refreshed presence
-        self._ownership = ownership
+        self._ownership = handoff.ownership
         self._conversations = conversations
         self._screen_pop = screen_pop
-        self._queue_items = queue_items
-        self._capacity = capacity
+        self._queue_items = handoff.queue_items
         self._sockets: dict[int, set[Any]] = defaultdict(set)
         self._supervisors: set[int] = set()
-        self._handoff = hub.handoff
+        self._handoff = handoff
         self._handoff.local_agents = lambda: list(self._sockets)
         self._queue_dirty = False
         self._queue_task: asyncio.Task[None] | None = None
@@ -535,7 +536,7 @@ class AgentConsole:
             self._typing_at.pop(key, None)
         if len(self._typing_at) > 10_000:  # forget old entries (nothing depends on them)
             self._typing_at = {k: t for k, t in self._typing_at.items() if now - t < TYPING_THROTTLE_SECONDS}
-        await self._hub.typing(conversation_id, "agent", active)
+        await self._speaker.typing(conversation_id, "agent", active)
 
     async def _note(self, ws: Any, user: Any, conversation: Any, data: dict[str, Any]) -> None:
         """内部备注 by the serving agent or a supervisor; colleagues only, never the citizen."""
@@ -545,7 +546,7 @@ class AgentConsole:
             raise ConsoleError("not_yours")
         try:
             message: MessageView = await add_note(
-                self._conversations, self._hub.bus, conversation, user, data.get("text"), state.agent_id
+                self._conversations, self._bus, conversation, user, data.get("text"), state.agent_id
             )
         except NoteError as error:
             raise ConsoleError(f"note_{error.code}") from error
@@ -584,7 +585,7 @@ class AgentConsole:
         # the citizen's copy goes out as soon as the row has its id in the writer (which never drops
         # it: handoff.message_writer); the agent is acknowledged once it is committed
         with deliver_before_commit():
-            message = await self._hub.say(
+            message = await self._speaker.say(
                 conversation, "agent", text.strip(), sender_name=user.display_name, meta=meta, state=state
             )
         await self._conversations.committed(message.id)

@@ -32,10 +32,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core.bus import EventBus
 from core.events import PresenceEvent, WatchEvent, WhisperEvent
 from core.models import Citizen, Conversation, ConversationEvent, CsatRating, Message, User
 from crm import add_message_ticket
 from handoff.routing import HandoffConfig
+from handoff.speaker import Speaker
 from handoff.state import Owner, Ownership, OwnerState
 
 log = logging.getLogger(__name__)
@@ -157,8 +159,11 @@ class HandoffError(ValueError):
 
 
 class Handoff:
-    def __init__(self, hub: Any, settings: Any, ownership: Ownership, conversations: Any, citizens: Any) -> None:
-        self.hub = hub  # the Dispatcher: say()
+    def __init__(
+        self, speaker: Speaker, bus: EventBus, settings: Any, ownership: Ownership, conversations: Any, citizens: Any
+    ) -> None:
+        self.speaker = speaker  # the message path's say(): greetings, queue positions, thanks
+        self.bus = bus
         self.config = HandoffConfig.from_settings(settings)
         self.ownership = ownership
         self.conversations = conversations
@@ -271,7 +276,7 @@ class Handoff:
 
     async def _presence_changed(self, agent_id: int, status: str) -> None:
         self._online_cache.clear()
-        await self.hub.bus.publish(PresenceEvent(agent_id, status))
+        await self.bus.publish(PresenceEvent(agent_id, status))
         if status == "online":
             await self.drain_for_agent(agent_id)
 
@@ -345,6 +350,50 @@ class Handoff:
 
     def closed_text(self, group: str) -> str | None:
         return self.config.closed_text(group, self.clock())
+
+    async def request_human(
+        self,
+        conversation: Any,
+        *,
+        reason: str,
+        announce: bool,
+        intent: str | None = None,
+        group: str | None = None,
+    ) -> str:
+        """Put the conversation in its skill group's queue; returns the text that tells the citizen.
+
+        Outside the group's working hours nothing is queued: the citizen is told when people
+        are back and offered to leave a message (that text is said here and "" returned)."""
+        group = await self.route(conversation.id, intent=intent, explicit=group)
+        state = await self.ownership.state(conversation.id)
+        if state.owner == Owner.BOT:
+            closed = self.closed_text(group)
+            if closed is not None:
+                meta = {"offer_leave_message": True, "off_hours": True, "group": group}
+                await self.speaker.say(conversation, "system", closed, meta=meta)
+                return ""
+            await self.redis.hset(self.keys.conversation(conversation.id), "citizen_id", conversation.citizen_id)
+        # the drain (and so the agent's screen-pop) starts at once: the transition's record is
+        # written beside it, and the queue position is told only if the citizen still waits
+        result = await self.ownership.apply(
+            conversation.id, "request_human", actor="citizen" if reason == "button" else "bot",
+            group=group, data={"reason": reason, **({"intent": intent} if intent else {})}, record_later=True,
+        )
+        try:
+            if result.ok:
+                await self.drain(group)
+                await self.drained(group)  # a drain already running here may be assigning it
+            state = await self.ownership.state(conversation.id)
+            if state.owner == Owner.AGENT:
+                return ""  # an agent has it (the assignment greets the citizen)
+            position = await self.ownership.queue_position(conversation.id, state.group or group) or 1
+            text = str(self.config.texts["queued_reply"]).format(position=position)
+            if announce:
+                await self.speaker.say(conversation, "system", text, state=state)
+            return text
+        finally:
+            if result.recording is not None:
+                await result.recording
 
     # ------------------------------------------------------------------ triggers
     async def trigger(self, conversation: Any, text: str, state: OwnerState | None = None) -> str | None:
@@ -499,7 +548,7 @@ class Handoff:
             name = await self.display_name(agent_id) or ""
             # the owner as read above (the greeting goes to whoever serves it now)
             state = OwnerState(Owner(owner or "bot"), int(serving) if serving else None, group or None)
-            await self.hub.say(
+            await self.speaker.say(
                 conversation, "system", self.config.texts["assigned_reply"].format(agent=name), state=state
             )
 
@@ -625,7 +674,7 @@ class Handoff:
                     continue
                 conversation = await self.conversations.get(conversation_id)
                 if conversation is not None:
-                    await self.hub.say(
+                    await self.speaker.say(
                         conversation,
                         "system",
                         self.config.texts["offer_message_reply"],
@@ -669,7 +718,7 @@ class Handoff:
                 actor="citizen",
                 data={"reason": "left_message", "ticket_id": ticket_id},
             )
-        await self.hub.say(
+        await self.speaker.say(
             conversation,
             "system",
             self.config.texts["ticket_reply"].format(ticket=ticket_id),
@@ -705,7 +754,7 @@ class Handoff:
         )
         if not result.ok:
             raise HandoffError("not_yours")
-        await self.hub.say(conversation, "system", self.config.texts["returned_reply"])
+        await self.speaker.say(conversation, "system", self.config.texts["returned_reply"])
         await self.drain_for_agent(agent_id)
 
     async def close(self, conversation: Any, agent_id: int, disposition: str = "resolved", summary: str = "") -> None:
@@ -727,9 +776,9 @@ class Handoff:
         )
         if not result.ok:
             raise HandoffError("not_yours")
-        await self.hub.say(conversation, "system", self.config.texts["closed_reply"])
+        await self.speaker.say(conversation, "system", self.config.texts["closed_reply"])
         await self.redis.set(self._k(f"handoff:csat:{conversation.id}"), agent_id, ex=CSAT_TTL)
-        await self.hub.say(
+        await self.speaker.say(
             conversation,
             "system",
             self.config.texts["csat_question"],
@@ -770,7 +819,7 @@ class Handoff:
         if name == "transfer":
             await self.after_transfer_to_agent(conversation, outcome["to_agent_id"])
         else:
-            await self.hub.say(
+            await self.speaker.say(
                 conversation, "system", self.config.texts["transferred_reply"].format(target=f"{to_group}技能组")
             )
             await self.drain(str(to_group))
@@ -795,7 +844,7 @@ class Handoff:
     async def after_transfer_to_agent(self, conversation: Any, target: int) -> None:
         await self._served_by(conversation.id, target)
         name = await self.display_name(target) or ""
-        await self.hub.say(
+        await self.speaker.say(
             conversation, "system", self.config.texts["transferred_reply"].format(target=f"人工客服 {name}")
         )
 
@@ -857,7 +906,7 @@ class Handoff:
                 break
             except IntegrityError:
                 continue  # a second tab rated at the same moment: update theirs
-        await self.hub.say(conversation, "system", self.config.texts["csat_thanks"], meta={"csat_done": True})
+        await self.speaker.say(conversation, "system", self.config.texts["csat_thanks"], meta={"csat_done": True})
         return {"conversation_id": conversation_id, "score": score}
 
     # ------------------------------------------------------------------ the sweeper
@@ -890,7 +939,7 @@ class Handoff:
         outcomes = await pipe.execute() if agent_ids else []
         for agent_id, changed in zip(agent_ids, outcomes, strict=True):
             if changed == 1:
-                await self.hub.bus.publish(PresenceEvent(agent_id, "offline"))
+                await self.bus.publish(PresenceEvent(agent_id, "offline"))
             if changed in (1, 2):
                 await self.requeue_agent(agent_id)
         await self.offer_messages()
@@ -912,7 +961,7 @@ class Handoff:
             moved += 1
             conversation = await self.conversations.get(conversation_id)
             if conversation is not None:
-                await self.hub.say(conversation, "system", self.config.texts["agent_offline_reply"])
+                await self.speaker.say(conversation, "system", self.config.texts["agent_offline_reply"])
             if result.state and result.state.group:
                 await self.drain(result.state.group)
         return moved
@@ -978,7 +1027,7 @@ class Handoff:
             await pipe.execute()
         else:
             await self.redis.srem(key, conversation_id)
-        await self.hub.bus.publish(WatchEvent(supervisor_id, conversation_id, on))
+        await self.bus.publish(WatchEvent(supervisor_id, conversation_id, on))
 
     async def watched(self, supervisor_id: int) -> list[str]:
         """What a supervisor watches (conversations since closed are dropped from the list)."""
@@ -1013,7 +1062,7 @@ class Handoff:
             sender_name=supervisor.display_name,
             meta={"whisper": True, "from_user_id": supervisor.id},
         )
-        await self.hub.bus.publish(WhisperEvent(conversation.id, state.agent_id, message.to_json()))
+        await self.bus.publish(WhisperEvent(conversation.id, state.agent_id, message.to_json()))
         return message
 
     async def take_over(self, conversation: Any, supervisor: Any) -> dict[str, Any]:

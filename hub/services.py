@@ -13,17 +13,21 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import ActionRegistry, RasaClient
+from channels.telegram import TelegramChannel, TelegramConfig
 from channels.web import WebChannel
+from channels.wechat import WeChatAPI, WeChatChannel, WeChatConfig
 from core.bus import EventBus
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker
+from core.events import MessageJson
 from core.keepalive_http import LeanClient
 from core.redis_client import Keys, make_redis
+from core.uploads import ChannelFiles
 from crm import CitizenDirectory, ScreenPopAudits, build_screen_pop
 from flow.bot_actions import build_action_registry
+from flow.channel_records import ChannelRecords
 from flow.dispatch import Dispatcher
-from handoff import ConversationStore, Ownership, writer_for
-from handoff.console import AgentConsole
+from handoff import AgentConsole, ConversationStore, Ownership, writer_for
 from hub.auth import Accounts
 from kb_sync import AnswerService, KbStore
 
@@ -51,6 +55,10 @@ class Services:
     actions: ActionRegistry
     web: WebChannel
     console: AgentConsole
+    wechat_config: WeChatConfig
+    telegram_config: TelegramConfig
+    wechat: WeChatChannel | None = None  # None: not enabled in the settings
+    telegram: TelegramChannel | None = None
 
     async def close(self) -> None:
         """Release everything; a step that does not finish in time is logged and skipped, so that a
@@ -110,7 +118,7 @@ async def build_services(settings: Settings) -> Services:
         # owner, queue_position, eta_seconds, group, agent_name (handoff.service.Handoff.state_frame)
         return await dispatcher.handoff.state_frame(conversation_id)
 
-    async def history(conversation_id: str) -> list[dict[str, Any]]:
+    async def history(conversation_id: str) -> list[MessageJson]:
         # a supervisor's whisper and an agent's internal note are never shown to the citizen
         return [m.to_json() for m in await conversations.transcript(conversation_id) if not m.internal]
 
@@ -134,9 +142,11 @@ async def build_services(settings: Settings) -> Services:
         state_frames=dispatcher.handoff.state_frames,
     )
     dispatcher.register_channel(web)
+    wechat_config, telegram_config = WeChatConfig.from_settings(settings), TelegramConfig.from_settings(settings)
+    wechat, telegram = platform_channels(settings, redis, keys, dispatcher, citizens, wechat_config, telegram_config)
     console = AgentConsole(
-        dispatcher, ownership, conversations, screen_pop, dispatcher.handoff.queue_items,
-        int(settings.get("handoff.agent_capacity", 5)), suggest=answers.suggest, audit_screen_pop=audit_pop,
+        dispatcher.handoff, dispatcher, bus, conversations, screen_pop,
+        suggest=answers.suggest, audit_screen_pop=audit_pop,
     )
     # the console's handler only queues frames (its screen-pops are built in each agent's outbox):
     # first, so an agent's screen-pop never waits for the web channel's state frames
@@ -146,5 +156,30 @@ async def build_services(settings: Settings) -> Services:
     freeze_startup_objects()
     return Services(
         settings, engine, sessions, redis, keys, bus, accounts, conversations, citizens, ownership, kb, answers, rasa,
-        dispatcher, actions, web, console,
+        dispatcher, actions, web, console, wechat_config, telegram_config, wechat, telegram,
     )
+
+
+def platform_channels(
+    settings: Settings,
+    redis: aioredis.Redis,
+    keys: Keys,
+    dispatcher: Dispatcher,
+    citizens: CitizenDirectory,
+    wechat_config: WeChatConfig,
+    telegram_config: TelegramConfig,
+) -> tuple[WeChatChannel | None, TelegramChannel | None]:
+    """The WeChat and Telegram channels the settings enable, registered with the Dispatcher, so
+    bot, system and agent messages of their conversations leave from whichever worker made them.
+    Their routes (hub/routes/wechat.py, telegram.py) start and stop them with the server."""
+    records = ChannelRecords(dispatcher, citizens)
+    wechat = telegram = None
+    if wechat_config.enabled:
+        api = WeChatAPI(wechat_config, redis, keys.prefix)
+        files = ChannelFiles(settings)  # citizens' images and voice, for the agent
+        wechat = WeChatChannel(wechat_config, dispatcher, records, redis, keys.prefix, api, files)
+        dispatcher.register_channel(wechat)
+    if telegram_config.enabled:
+        telegram = TelegramChannel(telegram_config, dispatcher, records)
+        dispatcher.register_channel(telegram)
+    return wechat, telegram

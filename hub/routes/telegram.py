@@ -1,70 +1,32 @@
-"""The Telegram webhook (`POST /telegram/webhook`) and the channel's wiring.
+"""The Telegram webhook (`POST /telegram/webhook`); the channel's start and stop.
 
-Every worker builds the channel once the server has started and registers it with the
-Dispatcher, so bot, system and agent messages of Telegram conversations leave through
-python-telegram-bot's `Bot.send_message` from whichever worker produced them.
+Every worker's services build the channel and register it with the Dispatcher
+(hub.services.platform_channels), so bot, system and agent messages of Telegram conversations
+leave through python-telegram-bot's `Bot.send_message` from whichever worker produced them.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sanic import Blueprint, Request, Sanic, response
 from sanic.response import HTTPResponse
 
-from channels.telegram import TelegramChannel, TelegramConfig
-from channels.telegram.channel import SECRET_HEADER
+from channels.telegram import SECRET_HEADER, TelegramChannel
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("telegram")
 
 
-class HubRecords:
-    """System notes on a conversation (recorded and published like the Dispatcher's own messages,
-    so the agent console shows them) and the citizen's name as Telegram gives it."""
-
-    def __init__(self, services: Any) -> None:
-        self._services = services
-
-    async def note(
-        self, conversation_id: str, text: str, meta: dict[str, Any], *, channel_message_id: str | None = None
-    ) -> bool:
-        services = self._services
-        conversation = await services.conversations.get(conversation_id)
-        if conversation is None:
-            return False
-        message, is_new = await services.conversations.record(
-            conversation.id, conversation.channel, "system", text, channel_message_id=channel_message_id, meta=meta
-        )
-        if is_new:
-            state = await services.ownership.state(conversation.id)
-            await services.bus.publish(
-                "message",
-                conversation_id=conversation.id,
-                channel=conversation.channel,
-                agent_id=state.agent_id,
-                message=message.to_json(),
-            )
-        return is_new
-
-    async def set_name(self, citizen_id: int, name: str) -> None:
-        citizen = await self._services.citizens.get(citizen_id)
-        if citizen is not None and not citizen.name:
-            await self._services.citizens.update(citizen_id, name=name)
-
-
 @bp.after_server_start
 async def start_telegram(app: Sanic) -> None:
     services = app.ctx.services
-    config = TelegramConfig.from_settings(services.settings)
-    app.ctx.telegram_config = config
-    if not config.enabled:
+    app.ctx.telegram_config = services.telegram_config
+    channel = services.telegram  # built with the worker's services (hub.services.platform_channels)
+    if channel is None:
         return
-    channel = TelegramChannel(config, services.dispatcher, HubRecords(services))
     await channel.start()
-    services.dispatcher.register_channel(channel)
     app.ctx.telegram = channel
 
 

@@ -1,51 +1,21 @@
-"""The WeChat Official Account server URL (`GET`/`POST /wechat`) and the channel's wiring.
+"""The WeChat Official Account server URL (`GET`/`POST /wechat`); the channel's start and stop.
 
-The channel is built from the worker's services once the server has started and registered
-with the Dispatcher, so bot, system and agent messages of WeChat conversations reach it.
+The worker's services build the channel and register it with the Dispatcher
+(hub.services.platform_channels), so bot, system and agent messages of WeChat conversations reach it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sanic import Blueprint, Request, Sanic, response
 from sanic.response import HTTPResponse
 
-from channels.wechat import WeChatAPI, WeChatChannel, WeChatConfig
-from core.uploads import ChannelFiles
+from channels.wechat import WeChatChannel
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("wechat")
-
-
-class HubRecords:
-    """System notes on a conversation (recorded, then published like the Dispatcher's own
-    messages so the agent console shows them) and what WeChat tells us about a citizen."""
-
-    def __init__(self, services: Any) -> None:
-        self._services = services
-
-    async def note(
-        self, conversation_id: str, text: str, meta: dict[str, Any], *, channel_message_id: str | None = None
-    ) -> bool:
-        conversation = await self._services.conversations.get(conversation_id)
-        if conversation is None:
-            return False
-        _message, is_new = await self._services.dispatcher.note(
-            conversation, text, meta, channel_message_id=channel_message_id
-        )
-        return is_new
-
-    async def set_profile(self, citizen_id: int, *, name: str | None, unionid: str | None) -> None:
-        services = self._services
-        if name:
-            citizen = await services.citizens.get(citizen_id)
-            if citizen is not None and not citizen.name:  # never overwrite a name staff entered
-                await services.citizens.update(citizen_id, name=name)
-        if unionid:
-            await services.citizens.link(citizen_id, "wechat_unionid", unionid[:128])
 
 
 def _channel(request: Request) -> WeChatChannel | None:
@@ -62,17 +32,12 @@ async def start_wechat(app: Sanic) -> None:
     # every worker runs the heartbeat and sweeper that answer messages a stopped worker stored
     # but never answered (flow.recovery): WeChat's retries are what most need it
     services.dispatcher.start_background()
-    config = WeChatConfig.from_settings(services.settings)
-    app.ctx.wechat_config = config
-    if not config.enabled:
+    app.ctx.wechat_config = services.wechat_config
+    channel = services.wechat  # built with the worker's services (hub.services.platform_channels)
+    if channel is None:
         return
-    api = WeChatAPI(config, services.redis, services.keys.prefix)
-    records = HubRecords(services)
-    files = ChannelFiles(services.settings)  # citizens' images and voice, for the agent
-    channel = WeChatChannel(config, services.dispatcher, records, services.redis, services.keys.prefix, api, files)
-    services.dispatcher.register_channel(channel)
     app.ctx.wechat = channel
-    log.info("WeChat channel ready (%s mode)", config.mode)
+    log.info("WeChat channel ready (%s mode)", channel.config.mode)
 
 
 @bp.before_server_stop
