@@ -1,4 +1,4 @@
-# The two commands: `make run` (the whole system) and `make test` (the whole suite).
+# The two commands: `make run` (the whole system) and `make test` (the whole suite); `make lint` checks.
 PY := .venv/bin/python
 
 .PHONY: setup run test bench lint evaluate
@@ -21,8 +21,12 @@ bench: setup
 	$(PY) -m bench.wechat_push
 	$(PY) -m bench.handoff_latency
 
+# ruff, the import layers (pyproject.toml [tool.importlinter]) and types on core/ and flow/ ([tool.mypy])
 lint:
+	ZWKF_SKIP_TRAIN=1 bash scripts/setup.sh
 	$(PY) -m ruff check .
+	.venv/bin/lint-imports --cache-dir var/import-linter-cache
+	$(PY) -m mypy
 
 evaluate: setup
 	$(PY) -m kb_sync.evaluate $(or $(DIR),kb_sync/demo)
