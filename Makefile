@@ -24,9 +24,12 @@ bench: setup
 # ruff, the import layers (pyproject.toml [tool.importlinter]) and types on core/ and flow/ ([tool.mypy])
 lint:
 	ZWKF_SKIP_TRAIN=1 bash scripts/setup.sh
-	$(PY) -m ruff check .
-	.venv/bin/lint-imports --cache-dir var/import-linter-cache
-	$(PY) -m mypy
+	@# all three run, so one run shows every finding; any failure fails the target
+	@status=0; \
+	$(PY) -m ruff check . || status=1; \
+	.venv/bin/lint-imports --cache-dir var/import-linter-cache || status=1; \
+	$(PY) -m mypy || status=1; \
+	exit $$status
 
 evaluate: setup
 	$(PY) -m kb_sync.evaluate $(or $(DIR),kb_sync/demo)
