@@ -118,6 +118,6 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             _set_path(tree, dotted, env[name])
     for name, raw in env.items():
         if name.startswith("ZWKF_") and "__" in name:
-            path = tuple(part.lower() for part in name[len("ZWKF_"):].split("__"))
-            _set_path(tree, path, raw)
+            keys = tuple(part.lower() for part in name[len("ZWKF_"):].split("__"))
+            _set_path(tree, keys, raw)
     return Settings(tree)

@@ -167,7 +167,7 @@ class LeanClient(httpx.AsyncClient):
         self._lean_base = base_url.rstrip("/")
         self._lean_timeout = timeout.as_dict()
 
-    async def post(self, url: Any, *args: Any, json: Any = None, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+    async def post(self, url: Any, *args: Any, json: Any = None, **kwargs: Any) -> httpx.Response:
         if args or kwargs or json is None or not isinstance(url, str) or not url.startswith("/"):
             return await super().post(url, *args, json=json, **kwargs)
         body = _json_body(json)

@@ -143,7 +143,7 @@ def to_xlsx(columns: Sequence[str], rows: list[list[Any]], *, title: str, widths
     from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=False)
-    sheet = book.active
+    sheet = book.worksheets[0]  # a new workbook has exactly one sheet (`book.active` is typed Optional)
     sheet.title = title
     sheet.append(list(columns))
     for cell in sheet[1]:
@@ -152,8 +152,8 @@ def to_xlsx(columns: Sequence[str], rows: list[list[Any]], *, title: str, widths
         sheet.append(row)
     for number, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(number)].width = width
-    for row in sheet.iter_rows(min_row=2):
-        for cell in row:
+    for cells in sheet.iter_rows(min_row=2):
+        for cell in cells:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
             if isinstance(cell.value, str) and cell.value.startswith("="):
                 cell.data_type = "s"  # text, never a formula

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
+from core.models.base import as_utc
 from core.redis_client import Keys
 from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, Hit, KbDoc
 from kb_sync.sanitize import plain_text
-from kb_sync.store import EntryView, KbStore, _aware
+from kb_sync.store import EntryView, KbStore
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def to_doc(entry: EntryView) -> KbDoc:
 
 def next_boundary(entries: Sequence[EntryView], now: datetime) -> datetime | None:
     """The next moment a published entry starts or stops answering."""
-    moments = [_aware(m) for e in entries for m in (e.valid_from, e.valid_to) if m is not None and _aware(m) > now]
+    moments = [as_utc(m) for e in entries for m in (e.valid_from, e.valid_to) if m is not None and as_utc(m) > now]
     return min(moments, default=None)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import Conversation, KbFeedback, KbUnansweredResolved, Message, utcnow
+from core.models.base import as_utc
 from kb_sync.retrieval import Embedder
 from kb_sync.retrieval.text import normalize, words
 from kb_sync.store import KbError
@@ -74,10 +75,6 @@ class Group:
             "last_at": self.last_at.astimezone(UTC).isoformat() if self.last_at else None,
             "answered_with": [e for e, _ in self.entry_ids.most_common(3)],
         }
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def record_feedback(
@@ -133,7 +130,7 @@ async def collect(
             elif isinstance(meta.get("kb_score"), int | float) and float(meta["kb_score"]) < low_score:
                 reason = "low_confidence"
             if reason:
-                flagged.append((message_id, conversation_id, reason, _aware(created_at), meta.get("kb_entry_id")))
+                flagged.append((message_id, conversation_id, reason, as_utc(created_at), meta.get("kb_entry_id")))
             if len(flagged) >= MAX_ITEMS:
                 break
         if not flagged:
@@ -150,7 +147,7 @@ async def collect(
         resolved: dict[str, datetime] = {}
         for key, at in (await session.execute(
                 select(KbUnansweredResolved.text_key, KbUnansweredResolved.created_at))).all():
-            resolved[key] = max(_aware(at), resolved.get(key, _aware(at)))
+            resolved[key] = max(as_utc(at), resolved.get(key, as_utc(at)))
     out: list[Asked] = []
     for message_id, conversation_id, reason, at, entry_id in flagged:
         before = [text for mid, text in citizen.get(conversation_id, []) if mid < message_id]

@@ -21,7 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, utcnow
+from core.models.base import Base as Base  # re-exported: `from core.models import Base`
+from core.models.base import utcnow
 
 
 class User(Base):
