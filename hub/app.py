@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         items = await services_of(request).kb.search(request.args.get("q", "")[:100], status)
         return response.json({"items": [item.to_json() for item in items], "total": len(items)})
 
-    webhook_token = action_token(str(settings.get("hub.secret_key")))
+    webhook_token = action_token(settings.secret_key)
 
     @app.post("/actions/webhook")
     async def rasa_action(request: Request) -> HTTPResponse:
