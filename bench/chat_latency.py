@@ -133,7 +133,7 @@ def main() -> None:
     rasa = start_rasa(
         ensure_model(),
         rasa_port,
-        action_webhook_url(f"http://127.0.0.1:{hub_port}", str(settings.get("hub.secret_key"))),
+        action_webhook_url(f"http://127.0.0.1:{hub_port}", settings.secret_key),
         settings.redis_url,
         tmp / "rasa.log",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Self
+from urllib.parse import urlencode
 
 import httpx
 
@@ -60,8 +61,17 @@ class RasaClient:
         base_url: str = "http://127.0.0.1:5005",
         timeout: float = 15.0,
         client: httpx.AsyncClient | None = None,
+        token: str | None = None,
     ) -> None:
+        """``token``: the API token Rasa was started with (``rasa run --auth-token``); default the
+        hub's own (core.config.Settings.rasa_token)."""
         self.base_url = base_url.rstrip("/")
+        if token is None:
+            from core.config import load_settings
+
+            token = load_settings().rasa_token
+        # Rasa checks it on its API (/model/parse, /status, trackers), not on the REST channel
+        self._auth = "?" + urlencode({"token": token})
         self._client = client or httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=3.0),
@@ -103,7 +113,7 @@ class RasaClient:
 
     async def parse(self, text: str) -> ParseResult:
         """Classify a text without touching any conversation (no tracker, no actions)."""
-        data = await self._post("/model/parse", {"text": text})
+        data = await self._post("/model/parse" + self._auth, {"text": text})
         intent = (data or {}).get("intent") or {}
         ranking = [(str(r.get("name")), float(r.get("confidence") or 0.0)) for r in data.get("intent_ranking") or []]
         return ParseResult(
@@ -115,7 +125,7 @@ class RasaClient:
     async def status(self) -> dict[str, Any]:
         """Rasa's /status: which model is loaded (for health pages)."""
         try:
-            resp = await self._client.get("/status")
+            resp = await self._client.get("/status" + self._auth)
         except httpx.TimeoutException as exc:
             raise RasaTimeout(f"Rasa at {self.base_url} timed out on /status") from exc
         except httpx.TransportError as exc:

@@ -126,8 +126,15 @@ class RetrainJobs:
         *,
         ensure: Callable[..., Path] = ensure_model,
         load_timeout: float = LOAD_TIMEOUT_SECONDS,
+        token: str | None = None,
     ) -> None:
-        """``rasa_nodes``: the base URL of every Rasa server that must serve the new model."""
+        """``rasa_nodes``: the base URL of every Rasa server that must serve the new model;
+        ``token``: their API token (default the hub's, core.config.Settings.rasa_token)."""
+        if token is None:
+            from core.config import load_settings
+
+            token = load_settings().rasa_token
+        self._token = token
         self._redis = redis
         self._state_key = f"{prefix}bot:retrain:state"
         self._lock_key = f"{prefix}bot:retrain:lock"
@@ -275,8 +282,8 @@ class RetrainJobs:
 
     async def _load(self, url: str, model: Path, *, force: bool) -> bool:
         """PUT the model into one Rasa node; False when it already serves it (and not forced)."""
-        async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(self._load_timeout,
-                                                                          connect=5.0)) as http:
+        async with httpx.AsyncClient(base_url=url, params={"token": self._token},
+                                     timeout=httpx.Timeout(self._load_timeout, connect=5.0)) as http:
             try:
                 if not force:
                     current = await http.get("/status")

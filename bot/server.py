@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from bot.training import BOT_DIR, REPO_DIR, ensure_model, rasa_executable
 
@@ -54,15 +54,26 @@ def redis_env(redis_url: str, key_prefix: str | None = None) -> dict[str, str]:
     }
 
 
-def rasa_command(model: Path, port: int, host: str = "127.0.0.1") -> list[str]:
-    """``rasa run`` with the HTTP API on.
+def hub_rasa_token() -> str:
+    """The token the hub's config gives Rasa's HTTP API (core.config.Settings.rasa_token: configured,
+    or derived from the hub's secret key, which is generated on first start: never a published value)."""
+    from core.config import load_settings
 
-    Bound to localhost by default: --enable-api without a token lets any caller replace
-    the model, so only the hub (same machine) may reach it unless ZWKF_RASA_HOST says so.
+    return load_settings().rasa_token
+
+
+def rasa_command(model: Path, port: int, host: str = "127.0.0.1", token: str | None = None) -> list[str]:
+    """``rasa run`` with the HTTP API on, behind a token and without CORS headers (no page of
+    another origin may call it from a browser).
+
+    Bound to localhost by default, so only the hub (same machine) reaches it unless
+    ZWKF_RASA_HOST says so. The token guards the API (trackers, /execute, PUT /model); the
+    REST channel (/webhooks/rest/webhook) has no token in Rasa, which is why the port must stay
+    private (README: "Keeping Rasa private").
     """
     return [
         str(rasa_executable()), "run",
-        "--enable-api", "--cors", "*",
+        "--enable-api", "--auth-token", token or hub_rasa_token(),
         "-i", host, "-p", str(port),
         "-m", str(model),
         "--endpoints", str(BOT_DIR / "endpoints.yml"),
@@ -90,18 +101,20 @@ def start_rasa(
     log_path: Path,
     *,
     key_prefix: str | None = None,
+    token: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start Rasa in the background, output to ``log_path``; returns at once.
 
     The hub may not be up yet: Rasa only calls the action URL when a custom action runs.
     The child gets its own process group so stop_rasa() also ends anything it spawned.
-    ``key_prefix`` (alphanumeric) namespaces Rasa's Redis keys, e.g. for tests.
+    ``key_prefix`` (alphanumeric) namespaces Rasa's Redis keys, e.g. for tests. ``token``: the
+    HTTP API's token (default: the hub's, ``hub_rasa_token``).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     host = os.environ.get("ZWKF_RASA_HOST", "127.0.0.1")
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            rasa_command(model, port, host),
+            rasa_command(model, port, host, token),
             cwd=str(REPO_DIR),
             env=rasa_env(action_url, redis_url, key_prefix),
             stdout=log,
@@ -111,13 +124,15 @@ def start_rasa(
         )
 
 
-def wait_ready(url: str, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None) -> dict[str, object]:
-    """Poll ``GET {url}/status`` until Rasa reports a loaded model; returns that status.
+def wait_ready(
+    url: str, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None, token: str | None = None
+) -> dict[str, object]:
+    """Poll ``GET {url}/status`` (with the API token) until Rasa reports a loaded model; returns that status.
 
     Loading TensorFlow and the model takes 10-30 s. Fails fast when ``proc`` has exited.
     """
     deadline = time.monotonic() + timeout
-    status_url = url.rstrip("/") + "/status"
+    status_url = url.rstrip("/") + "/status?" + urlencode({"token": token or hub_rasa_token()})
     last_error = "no answer yet"
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -156,7 +171,7 @@ def _hub_action_url() -> str:
     except ImportError:
         return DEFAULT_ACTION_URL
     settings = load_settings()
-    return action_webhook_url(settings.public_url, str(settings.get("hub.secret_key")))
+    return action_webhook_url(settings.public_url, settings.secret_key)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     host = os.environ.get("ZWKF_RASA_HOST", "127.0.0.1")
     print(f"[bot.server] rasa on http://{host}:{args.port} model={model}", file=sys.stderr)
     proc = subprocess.Popen(
-        rasa_command(model, args.port, host),
+        rasa_command(model, args.port, host, hub_rasa_token()),
         cwd=str(REPO_DIR),
         env=rasa_env(args.action_url, args.redis_url),
     )

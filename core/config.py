@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from core.secrets import rasa_api_token, resolve_secret_key
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.yml"
 
@@ -84,6 +86,23 @@ class Settings:
         items = raw.split(",") if isinstance(raw, str) else list(raw)
         nodes = [str(n).strip().rstrip("/") for n in items if str(n).strip()]
         return list(dict.fromkeys(nodes)) or [self.rasa_url]
+
+    @property
+    def secret_key(self) -> str:
+        """`hub.secret_key`, or (when empty or a published default) the key generated on first start
+        and kept in `hub.secret_key_file` (default var/secret_key, mode 0600). Use this, never the raw
+        setting: the published default must protect nothing."""
+        key_file = Path(str(self.get("hub.secret_key_file") or "var/secret_key"))
+        if not key_file.is_absolute():
+            key_file = PROJECT_ROOT / key_file
+        return resolve_secret_key(self.get("hub.secret_key"), key_file)
+
+    @property
+    def rasa_token(self) -> str:
+        """The token Rasa's HTTP API requires (`rasa run --auth-token`): `bot.rasa_token` when set
+        (Rasa on other machines), else derived from the secret key."""
+        configured = str(self.get("bot.rasa_token") or "").strip()
+        return configured or rasa_api_token(self.secret_key)
 
     @property
     def host(self) -> str:

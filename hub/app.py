@@ -13,6 +13,7 @@ from sanic.response import HTTPResponse
 from core.config import Settings, load_settings
 from core.secrets import action_token
 from hub.auth import ROLE_NAMES, SESSION_COOKIE, StaffUser
+from hub.csrf import WS_FORBIDDEN, CsrfGuard
 from hub.services import Services, build_services
 
 HERE = Path(__file__).resolve().parent
@@ -56,6 +57,16 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.ctx.settings = settings
     app.static("/static", HERE / "static", name="static")
+    csrf = CsrfGuard(settings)
+    app.ctx.csrf = csrf
+
+    @app.on_request
+    async def refuse_forged_requests(request: Request) -> HTTPResponse | None:
+        return csrf.check_request(request)
+
+    @app.on_response
+    async def hand_out_csrf_token(request: Request, reply: HTTPResponse) -> None:
+        csrf.set_token_cookie(request, reply)
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
@@ -150,7 +161,7 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         items = await services_of(request).kb.search(request.args.get("q", "")[:100], status)
         return response.json({"items": [item.to_json() for item in items], "total": len(items)})
 
-    webhook_token = action_token(str(settings.get("hub.secret_key")))
+    webhook_token = action_token(settings.secret_key)
 
     @app.post("/actions/webhook")
     async def rasa_action(request: Request) -> HTTPResponse:
@@ -173,6 +184,9 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
 
     @app.websocket("/ws/agent")
     async def agent_socket(request: Request, ws: Websocket) -> None:
+        if not csrf.from_own_origin(request):  # another site's page riding the agent's cookie
+            await ws.close(code=WS_FORBIDDEN, reason="origin not allowed")
+            return
         user = await current_user(request)
         if user is None or not user.may(*PAGE_ROLES["agent"]):
             await ws.close(code=4401, reason="login required")

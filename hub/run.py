@@ -45,9 +45,11 @@ def main() -> int:
     model = ensure_model(asyncio.run(published_questions(settings)))
     rasa_url = settings.rasa_url
     rasa_port = int(rasa_url.rsplit(":", 1)[-1].split("/")[0])
-    action_url = action_webhook_url(settings.public_url, str(settings.get("hub.secret_key")))
+    action_url = action_webhook_url(settings.public_url, settings.secret_key)
     say(f"starting Rasa on {rasa_url} (loading the model takes ~20 s)")
-    rasa = start_rasa(Path(model), rasa_port, action_url, settings.redis_url, VAR / "log" / "rasa.log")
+    rasa = start_rasa(
+        Path(model), rasa_port, action_url, settings.redis_url, VAR / "log" / "rasa.log", token=settings.rasa_token
+    )
     hub = subprocess.Popen([sys.executable, "-m", "hub.serve"], cwd=PROJECT_ROOT, env=dict(os.environ))
     children.append(hub)
 
@@ -66,7 +68,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, shutdown)
     try:
-        wait_ready(rasa_url, timeout=180, proc=rasa)
+        wait_ready(rasa_url, timeout=180, proc=rasa, token=settings.rasa_token)
         base = settings.public_url.rstrip("/")
         say("ready:")
         print(f"  市民在线咨询 (web chat):   {base}/chat", flush=True)

@@ -110,7 +110,7 @@ async def build_services(settings: Settings) -> Services:
     ownership = Ownership(redis, keys, sessions, bus)
     kb = KbStore(sessions)
     answers = AnswerService(kb, redis, keys, settings.get("bot.kb_answer_threshold"))
-    rasa = RasaClient(settings.rasa_url, client=rasa_http(settings))
+    rasa = RasaClient(settings.rasa_url, client=rasa_http(settings), token=settings.rasa_token)
     dispatcher = Dispatcher(settings, conversations, citizens, ownership, bus, rasa)
     actions = build_action_registry(dispatcher, answers, kb)
 

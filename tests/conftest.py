@@ -107,7 +107,7 @@ def _running_system(database_url: str) -> Iterator[RunningSystem]:
     rasa = start_rasa(
         model,
         rasa_port,
-        action_webhook_url(f"http://127.0.0.1:{hub_ports[0]}", str(base.get("hub.secret_key"))),
+        action_webhook_url(f"http://127.0.0.1:{hub_ports[0]}", base.secret_key),
         TEST_REDIS_URL,
         LOG_DIR / "rasa.log",
     )

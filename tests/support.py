@@ -33,6 +33,11 @@ def _test_redis_url() -> str:
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+def send_csrf_token(client: Any, login_reply: Any) -> None:
+    """Staff API calls carry the session's CSRF token (hub/csrf.py) after a login, as the pages do."""
+    client.headers["X-CSRF-Token"] = login_reply.cookies["zwkf_csrf"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

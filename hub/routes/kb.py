@@ -338,7 +338,7 @@ async def import_status(request: Request, user: StaffUser, job_id: str) -> HTTPR
 
 def _retrain(request: Request) -> RetrainJobs:
     svc = services(request)
-    return RetrainJobs(svc.redis, svc.keys.prefix, svc.settings.rasa_nodes)
+    return RetrainJobs(svc.redis, svc.keys.prefix, svc.settings.rasa_nodes, token=svc.settings.rasa_token)
 
 
 @bp.post("/api/kb/retrain")

@@ -127,12 +127,39 @@ export function channelLabel(code) {
   return map[String(code).toLowerCase()] || String(code);
 }
 
-/** fetch() with the session cookie, a JSON body and JSON asked for back; rejects as fetch does. */
+/** The CSRF token of this page's session (the hub hands it out in the zwkf_csrf cookie, hub/csrf.py). */
+export function csrfToken() {
+  const found = document.cookie.match(/(?:^|;\s*)zwkf_csrf=([^;]*)/);
+  return found ? decodeURIComponent(found[1]) : "";
+}
+
+const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+// Every state-changing fetch a page makes to its own hub carries the token in X-CSRF-Token, whichever
+// module makes it (JSON, FormData uploads and imports alike); the hub refuses such a request without it.
+if (typeof window !== "undefined" && window.fetch && !window.fetch.zwkfCsrf) {
+  const plainFetch = window.fetch.bind(window);
+  const guarded = (input, init = {}) => {
+    const request = input instanceof Request ? input : null;
+    const method = String(init.method || (request ? request.method : "GET")).toUpperCase();
+    const url = new URL(request ? request.url : String(input), location.href);
+    if (UNSAFE_METHODS.has(method) && url.origin === location.origin) {
+      const headers = new Headers(init.headers || (request ? request.headers : undefined));
+      if (!headers.has("X-CSRF-Token")) headers.set("X-CSRF-Token", csrfToken());
+      return plainFetch(input, { ...init, headers });
+    }
+    return plainFetch(input, init);
+  };
+  guarded.zwkfCsrf = true;
+  window.fetch = guarded;
+}
+
+/** fetch() with the session cookie, the CSRF token, a JSON body and JSON asked for back; rejects as fetch does. */
 export function jsonRequest(method, url, body) {
   return fetch(url, {
     method,
     credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
     body: JSON.stringify(body),
   });
 }

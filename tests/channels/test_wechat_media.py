@@ -33,7 +33,7 @@ from tests.channels.wechat_fake import (
     message_xml,
     openid,
 )
-from tests.support import TEST_REDIS_URL, unique_prefix
+from tests.support import TEST_REDIS_URL, send_csrf_token, unique_prefix
 
 PLATFORM = Platform()
 JPG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(256)) * 8 + b"\xff\xd9"
@@ -118,6 +118,7 @@ async def staff_client(
     async with httpx.AsyncClient(base_url=wx.url, timeout=15) as client:
         login = await client.post("/api/login", json={"username": username, "password": password})
         assert login.status_code == 200, login.text
+        send_csrf_token(client, login)
         yield client
 
 

@@ -16,7 +16,7 @@ from core.models import AuditLog, Ticket, User
 from crm import CitizenDirectory
 from crm.transfer import COLUMNS
 from tests.conftest import RunningSystem
-from tests.support import ChatClient, wait_for_import, xlsx_bytes
+from tests.support import ChatClient, send_csrf_token, wait_for_import, xlsx_bytes
 
 GOOD_ID = "11010519491231002X"
 XLSX = "application/octet-stream"
@@ -26,6 +26,7 @@ async def _login(base_url: str, username: str, password: str) -> httpx.AsyncClie
     client = httpx.AsyncClient(base_url=base_url, timeout=30)
     reply = await client.post("/api/login", json={"username": username, "password": password})
     reply.raise_for_status()
+    send_csrf_token(client, reply)
     return client
 
 

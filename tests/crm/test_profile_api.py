@@ -8,7 +8,7 @@ from sqlalchemy import select
 from core.db import make_engine
 from core.models import AuditLog, Citizen
 from tests.conftest import RunningSystem
-from tests.support import AgentClient, ChatClient
+from tests.support import AgentClient, ChatClient, send_csrf_token
 
 
 async def test_agent_edits_the_screen_pop_profile_and_it_is_audited(system: RunningSystem) -> None:
@@ -24,7 +24,7 @@ async def test_agent_edits_the_screen_pop_profile_and_it_is_audited(system: Runn
         async with httpx.AsyncClient(base_url=system.hub_url) as http:
             url = f"/api/crm/citizens/{citizen_id}"
             assert (await http.patch(url, json={"name": "王小明"})).status_code == 401
-            await http.post("/api/login", json={"username": "agent2", "password": "agent2pass"})
+            send_csrf_token(http, await http.post("/api/login", json={"username": "agent2", "password": "agent2pass"}))
             bad = await http.patch(url, json={"name": "王小明", "id_number": "530000000000000000"})
             assert bad.status_code == 400 and bad.json()["field"] == "id_number" and "身份证" in bad.json()["reason"]
             good = await http.patch(url, json={"name": "王小明", "phone": "13812345678", "tags": ["重点关注"]})

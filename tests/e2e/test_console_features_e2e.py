@@ -61,7 +61,10 @@ async def test_assist_typing_notes_canned_replies_and_images(
         json.loads(f) for f in agent_frames if '"assigned"' in f and json.loads(f).get("conversation_id") == conv
     )
     citizen_id = assigned["screen_pop"]["citizen"]["id"]
-    named = await agent.request.patch(f"/api/crm/citizens/{citizen_id}", data={"name": "王小明"})
+    csrf = next(c["value"] for c in await agent.context.cookies() if c["name"] == "zwkf_csrf")  # as the page sends it
+    named = await agent.request.patch(
+        f"/api/crm/citizens/{citizen_id}", data={"name": "王小明"}, headers={"X-CSRF-Token": csrf}
+    )
     assert named.ok
 
     # 2. the citizen types: 张敏 sees it; then asks, and 智能推荐 offers the 居住证 entry

@@ -19,7 +19,7 @@ import pytest
 
 from hub.seed import DEMO_CANNED
 from tests.channels.telegram_fake import ChannelHub, start_channel_hubs, stop_channel_hubs
-from tests.support import AgentClient, ChatClient
+from tests.support import AgentClient, ChatClient, send_csrf_token
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
 
@@ -44,6 +44,7 @@ async def logged_in(hub: ChannelHub, username: str | None) -> httpx.AsyncClient:
     if username:
         reply = await client.post("/api/login", json={"username": username, "password": f"{username}pass"})
         assert reply.status_code == 200
+        send_csrf_token(client, reply)
     return client
 
 

@@ -11,13 +11,14 @@ import pytest
 
 from kb_sync.transfer import COLUMNS
 from tests.conftest import RunningSystem
-from tests.support import ChatClient, wait_for_import, xlsx_bytes
+from tests.support import ChatClient, send_csrf_token, wait_for_import, xlsx_bytes
 
 
 async def _login(base_url: str, username: str, password: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(base_url=base_url, timeout=30)
     reply = await client.post("/api/login", json={"username": username, "password": password})
     reply.raise_for_status()
+    send_csrf_token(client, reply)
     return client
 
 

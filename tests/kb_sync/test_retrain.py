@@ -18,13 +18,14 @@ from bot.training import training_hash
 from core.config import load_settings
 from hub.seed import published_questions
 from tests.conftest import RunningSystem
-from tests.support import ChatClient, free_port
+from tests.support import ChatClient, free_port, send_csrf_token
 
 
 async def _login(base_url: str, username: str, password: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(base_url=base_url, timeout=30)
     reply = await client.post("/api/login", json={"username": username, "password": password})
     reply.raise_for_status()
+    send_csrf_token(client, reply)
     return client
 
 

@@ -64,7 +64,7 @@ async def test_rasa_action_webhook_needs_the_token_and_rejects_garbage(system: R
     async with httpx.AsyncClient(base_url=system.hub_url) as http:
         assert (await http.post("/actions/webhook", json=call)).status_code == 403
         assert (await http.post("/actions/webhook?token=guess", json=call)).status_code == 403
-    token = action_token(str(load_settings().get("hub.secret_key")))
+    token = action_token(load_settings().secret_key)
     async with httpx.AsyncClient(base_url=system.hub_url, params={"token": token}) as http:
         assert (await http.post("/actions/webhook", content=b"not json")).status_code == 400
         unknown = await http.post(
