@@ -104,7 +104,7 @@ def password_problem(password: str, username: str, min_length: int = 10) -> str 
         return f"密码不能超过 {BCRYPT_MAX_BYTES} 字节（约 {BCRYPT_MAX_BYTES} 个英文字符或 24 个汉字）。"
     folded = unicodedata.normalize("NFKC", password).lower()
     name = username.lower()
-    if name and (folded == name or name in folded and len(folded) - len(name) <= 4):
+    if name and (folded == name or len(name) >= 3 and len(folded.replace(name, "")) <= 4):
         return "密码不能与用户名相同或只是在用户名前后加几个字符。"
     if folded in common_passwords() or len(set(folded)) < 3:
         return "这个密码太常见，容易被猜到，请换一个。"
