@@ -20,8 +20,16 @@ function filters() {
   return params;
 }
 
+// What the detail's codes mean on screen (other values are shown as they are).
+const REASONS = { bad_password: "密码错误", disabled: "账号已停用", locked: "账号已锁定", ip_throttled: "该 IP 失败次数过多" };
+const KEYS = { reason: "原因", count: "次数", failures: "失败次数", username: "用户名", display_name: "姓名", role: "角色",
+  skill_groups: "技能组", active: "启用", conversation: "会话", filters: "筛选条件" };
+
 function detailText(detail) {
-  return Object.entries(detail || {}).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("；");
+  return Object.entries(detail || {}).map(([k, v]) => {
+    const value = k === "reason" ? REASONS[v] || v : typeof v === "object" ? JSON.stringify(v) : v;
+    return `${KEYS[k] || k}：${value}`;
+  }).join("；");
 }
 
 async function load() {
