@@ -20,7 +20,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         yield running
 
 
-async def test_an_administrator_creates_a_colleague_who_must_choose_a_password(hub: Running, new_page, screenshots) -> None:
+async def test_an_administrator_creates_a_colleague_who_must_choose_a_password(
+    hub: Running, new_page, screenshots
+) -> None:
     admin = await new_page(hub.url)
     admin.on("dialog", lambda dialog: dialog.accept())
     await admin.goto("/login")
