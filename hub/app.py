@@ -12,7 +12,7 @@ from sanic.response import HTTPResponse
 
 from core.config import Settings, load_settings
 from core.secrets import action_token
-from hub.auth import ROLE_NAMES, SESSION_COOKIE, StaffUser
+from hub.auth import SESSION_COOKIE, StaffUser
 from hub.csrf import WS_FORBIDDEN, CsrfGuard
 from hub.services import Services, build_services
 
@@ -90,10 +90,6 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
     async def chat_page(_request: Request) -> HTTPResponse:
         return page("chat")
 
-    @app.get("/login")
-    async def login_page(_request: Request) -> HTTPResponse:
-        return page("login")
-
     @app.get("/<name:agent|kb|supervisor|tickets>")
     async def staff_page(request: Request, name: str) -> HTTPResponse:
         user = await current_user(request)
@@ -108,45 +104,6 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         services = services_of(request)
         await services.redis.ping()
         return response.json({"status": "ok"})
-
-    @app.post("/api/login")
-    async def login(request: Request) -> HTTPResponse:
-        body = request.json if isinstance(request.json, dict) else None
-        if body is None:
-            return error(400, "请求格式错误。", "bad_json")
-        username, password = body.get("username"), body.get("password")
-        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-            return error(400, "请输入用户名和密码。", "bad_field")
-        found = await services_of(request).accounts.login(username, password)
-        if found is None:
-            return error(401, "用户名或密码错误。", "bad_credentials")
-        user, token = found
-        reply = response.json(
-            {"username": user.username, "display_name": user.display_name, "role": user.role, "home": home_page(user)}
-        )
-        reply.add_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", secure=False, path="/")
-        return reply
-
-    @app.post("/api/logout")
-    async def logout(request: Request) -> HTTPResponse:
-        await services_of(request).accounts.logout(request.cookies.get(SESSION_COOKIE))
-        reply = response.json({"ok": True})
-        reply.delete_cookie(SESSION_COOKIE, path="/")
-        return reply
-
-    @app.get("/api/me")
-    async def me(request: Request) -> HTTPResponse:
-        user = await current_user(request)
-        if user is None:
-            return error(401, "请先登录。", "login_required")
-        return response.json(
-            {
-                "username": user.username,
-                "display_name": user.display_name,
-                "role": user.role,
-                "role_name": ROLE_NAMES[user.role],
-            }
-        )
 
     @app.get("/api/kb/entries")
     async def kb_entries(request: Request) -> HTTPResponse:

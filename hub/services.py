@@ -28,7 +28,7 @@ from flow.bot_actions import build_action_registry
 from flow.channel_records import ChannelRecords
 from flow.dispatch import Dispatcher
 from handoff import AgentConsole, ConversationStore, Ownership, writer_for
-from hub.auth import Accounts
+from hub.auth import Accounts, Policy
 from kb_sync import AnswerService, KbStore
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ async def build_services(settings: Settings) -> Services:
     # first, so an agent's screen-pop never waits for the web channel's state frames
     bus.subscribe(console.on_event)
     bus.subscribe(web.on_event)
-    accounts = Accounts(sessions, redis, keys, int(settings.get("hub.session_hours", 12)))
+    accounts = Accounts(sessions, redis, keys, policy=Policy.from_settings(settings.get))
     freeze_startup_objects()
     return Services(
         settings, engine, sessions, redis, keys, bus, accounts, conversations, citizens, ownership, kb, answers, rasa,

@@ -31,6 +31,9 @@ missing_debs=()
 command -v chromium >/dev/null 2>&1 || missing_debs+=(chromium)
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing_debs+=(fonts-wqy-microhei)
 command -v redis-server >/dev/null 2>&1 || missing_debs+=(redis-server)
+# the test suite starts a private PostgreSQL from it when none answers at TEST_DATABASE_URL
+# (core/postgres_server.py); the PostgreSQL runs never skip for want of a server
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing_debs+=(postgresql)
 
 if [[ ${#missing_debs[@]} -gt 0 && "${ZWKF_SKIP_APT:-0}" != 1 ]]; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -41,7 +44,7 @@ if [[ ${#missing_debs[@]} -gt 0 && "${ZWKF_SKIP_APT:-0}" != 1 ]]; then
     else
         say "WARNING: missing Debian packages: ${missing_debs[*]}"
         say "         install them with: sudo apt-get install ${missing_debs[*]}"
-        say "         (browser tests need chromium + fonts; make run starts redis-server)"
+        say "         (browser tests need chromium + fonts; make run starts redis-server; tests start postgresql)"
     fi
 fi
 

@@ -48,8 +48,26 @@ def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}:"
 
 
+_private_postgres: str | None = None
+
+
 def postgres_admin_url() -> str:
-    return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_PG)
+    """The PostgreSQL the suite uses: TEST_DATABASE_URL when it answers, else a private cluster under
+    var/test-postgres (ZWKF_TEST_PG_DIR), started once and stopped when the test process exits."""
+    global _private_postgres
+    url = os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_PG)
+    if _private_postgres is not None:
+        return _private_postgres
+    from core.postgres_server import postgres_answers, start_private_postgres, stop_private_postgres
+
+    if postgres_answers(url):
+        return url
+    import atexit
+
+    data_dir = Path(os.environ.get("ZWKF_TEST_PG_DIR", ROOT / "var" / "test-postgres"))
+    _private_postgres = start_private_postgres(data_dir)
+    atexit.register(stop_private_postgres, data_dir)
+    return _private_postgres
 
 
 async def _pg(url: str, statement: str) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,6 +36,13 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # added in 0040 (security): a disabled account cannot log in; an initial or reset password must be
+    # changed at the next login; skill groups (技能组) the admin page sets
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    skill_groups: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    password_changed_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime | None] = mapped_column()
 
 
 class Citizen(Base):
@@ -195,6 +203,10 @@ class AuditLog(Base):
     target: Mapped[str] = mapped_column(String(128))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # added in 0040 (security): who by name (a failed login names no user row) and from which IP.
+    # Append-only: core/audit.py writes; only its retention sweeper deletes (a trigger on PostgreSQL)
+    actor: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class Ticket(Base):

@@ -9,9 +9,12 @@ from sanic import Blueprint
 
 # One line per feature module (keep sorted).
 MODULES: list[str] = [
+    "accounts",
+    "admin",
     "crm",
     "handoff",
     "kb",
+    "ops",
     "telegram",
     "web_widget",
     "wechat",

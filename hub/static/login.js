@@ -1,5 +1,7 @@
-// Agent login: POST /api/login with JSON, then go to ?next= (same-site paths only) or /agent.
-import { jsonRequest, safeNext } from "/static/common.js";
+// Staff login: POST /api/login with JSON, then go to ?next= (same-origin paths only) or the role's
+// home page; an initial or reset password first goes to 修改密码.
+import { jsonRequest } from "/static/common.js";
+import { sameOriginPath } from "/static/next_path.js";
 
 const form = document.getElementById("login-form");
 const username = document.getElementById("username");
@@ -41,8 +43,12 @@ form.addEventListener("submit", async (ev) => {
     const resp = await jsonRequest("POST", "/api/login", { username: user, password: pass });
     if (resp.ok) {
       const me = await resp.json().catch(() => ({}));
-      const next = new URLSearchParams(location.search).get("next");
-      location.href = safeNext(next, me.home || "/agent");
+      const next = sameOriginPath(new URLSearchParams(location.search).get("next"), "");
+      if (me.must_change) {
+        location.href = next ? `/password?next=${encodeURIComponent(next)}` : "/password";
+        return;
+      }
+      location.href = next || me.home || "/agent";
       return;
     }
     const reason = await readReason(resp);
