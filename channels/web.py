@@ -14,6 +14,7 @@ pages, which a browser always labels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -181,6 +182,7 @@ class ChatHub(Protocol):
     async def on_inbound(self, inbound: InboundMessage, ack: Any, conversation: Any = None) -> Any: ...
     async def request_human(self, conversation: Any, *, reason: str, announce: bool) -> str: ...
     async def typing(self, conversation_id: str, sender: str, active: bool = True) -> bool: ...
+    async def citizen_present(self, conversation_id: str, present: bool) -> None: ...
 
 
 class WebChannel:
@@ -357,6 +359,7 @@ class WebChannel:
                             self._sockets[conversation_id].discard(ws)
                         conversation_id = conversation.id
                         self._sockets[conversation_id].add(ws)
+                        await self._hub.citizen_present(conversation_id, True)
                         state = await self._state_frame(conversation_id)
                         self._state_sent(conversation_id, state)
                         await ws.send(
@@ -398,6 +401,8 @@ class WebChannel:
                 self._sockets[conversation_id].discard(ws)
                 if not self._sockets[conversation_id]:
                     self._sockets.pop(conversation_id, None)
+                    with contextlib.suppress(Exception):  # the page is gone either way
+                        await self._hub.citizen_present(conversation_id, False)
 
     async def _origin_ok(self, ws: Any, request: Any) -> bool:
         """Refuse (close 4403) a socket that a page of a site not on the allow-list opened."""

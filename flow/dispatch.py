@@ -16,6 +16,7 @@ from core.bus import EventBus
 from core.config import Settings
 from crm import CitizenDirectory
 from flow.open_conversations import OpenConversations
+from flow.rating_reply import RatingReplies
 from flow.recovery import AnswerLeases
 from handoff import ConversationStore, ConversationView, MessageView, Owner, Ownership, OwnerState
 from handoff.service import Handoff, HandoffError
@@ -51,6 +52,7 @@ class Dispatcher:
         self.handoff = Handoff(self, settings, ownership, conversations, citizens)
         self.open_conversations = OpenConversations(ownership.redis, ownership.keys)
         self.leases = AnswerLeases(ownership.redis, ownership.keys)
+        self.ratings = RatingReplies(ownership.redis, ownership.keys)
 
     def register_channel(self, channel: OutputChannel) -> None:
         self.channels[channel.name] = channel
@@ -120,6 +122,11 @@ class Dispatcher:
         if state.owner == Owner.AGENT:
             return
         if state.owner == Owner.BOT:
+            # the reply to the 满意度评价 prompt is a rating, not a question (flow.rating_reply)
+            if await self.ratings.take(conversation, inbound.text, self.handoff):
+                thanks = str(self.handoff.config.texts["csat_thanks"])
+                await self.say(conversation, "system", thanks, meta={"csat_done": True})
+                return
             # keywords, anger words and flagged citizens hand off before the bot is asked
             reason = await self.handoff.trigger(conversation, inbound.text, state)
             if reason is not None:
@@ -225,7 +232,9 @@ class Dispatcher:
                 meta = {"offer_leave_message": True, "off_hours": True, "group": group}
                 await self.say(conversation, "system", closed, meta=meta)
                 return ""
-            await self.redis_conversation_set(conversation.id, citizen_id=conversation.citizen_id)
+            await self.redis_conversation_set(
+                conversation.id, citizen_id=conversation.citizen_id, handoff_reason=reason, handoff_intent=intent or ""
+            )
         # the drain (and so the agent's screen-pop) starts at once: the transition's record is
         # written beside it, and the queue position is told only if the citizen still waits
         result = await self.ownership.apply(
@@ -279,6 +288,8 @@ class Dispatcher:
         )
         if state is None:
             state = await self.ownership.state(conversation.id)
+        if meta and meta.get("csat"):
+            await self.ratings.prompted(conversation)
         await self._publish_message(conversation, message, state.agent_id)
         channel = self.channels.get(conversation.channel)
         if channel is not None:
@@ -300,6 +311,15 @@ class Dispatcher:
             "typing", conversation_id=conversation_id, sender=sender, agent_id=state.agent_id, active=active
         )
         return True
+
+    async def citizen_present(self, conversation_id: str, present: bool) -> None:
+        """The web chat page of a conversation an agent serves opened (True) or its last one closed
+        (False): the agent's console shows whether the citizen is still there."""
+        state = await self.ownership.state(conversation_id)
+        if state.owner == Owner.AGENT:
+            await self.bus.publish(
+                "citizen_presence", conversation_id=conversation_id, agent_id=state.agent_id, present=present
+            )
 
     async def _publish_message(
         self, conversation: ConversationView, message: MessageView, agent_id: int | None

@@ -9,10 +9,14 @@ from sanic import Blueprint
 
 # One line per feature module (keep sorted).
 MODULES: list[str] = [
+    "assist",
+    "board_today",
     "crm",
     "handoff",
     "kb",
+    "phone_tickets",
     "telegram",
+    "web_previous",
     "web_widget",
     "wechat",
 ]

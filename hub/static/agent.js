@@ -1,10 +1,10 @@
 // Agent console: speaks the /ws/agent protocol (docs/design.md, "Agent console WebSocket").
 // This entry module routes the socket's frames to the section modules under /static/agent/ and wires the page.
 import { initStaffHeader, keepStaffSocket } from "/static/common.js";
-import { handleAssist } from "/static/agent/assist.js";
+import { handleAssist, searchKb } from "/static/agent/assist.js";
 import { cannedKey, closeCanned, hideCannedDialog, onSlashInput, openCanned, openCannedManager, resetCannedForm, saveCanned } from "/static/agent/canned.js";
 import { handleNoteAck, handleTyping, sendReply, setMode, signalTyping, updateReplyControls } from "/static/agent/composer.js";
-import { handleAck, handleAssigned, handleClosed, handleError, handleMessage, handleSync, handleTransferred } from "/static/agent/conversations.js";
+import { citizenSaved, handleAck, handleCitizenPresence, handleAssigned, handleClosed, handleError, handleMessage, handleSync, handleTransferred } from "/static/agent/conversations.js";
 import { closeConversation, handleAgents, hideCloseDialog, hideTransferDialog, openTransfer, returnToBot, showDialogError, submitClose, submitTransfer, updateTransferControls } from "/static/agent/dialogs.js";
 import { changePresence, handlePresence } from "/static/agent/presence.js";
 import { renderQueue, tickWaiting } from "/static/agent/queue.js";
@@ -28,6 +28,8 @@ function wireConsoleFeatures() {
     // clicking elsewhere closes a "/" list (a click on an item keeps the focus, see renderCannedList)
     if (state.canned.open && state.canned.fromSlash) setTimeout(() => { if (document.activeElement !== ui.input) closeCanned(); }, 150);
   });
+  ui.assistSearch.addEventListener("input", searchKb);
+  document.addEventListener("crm:citizen-saved", (ev) => citizenSaved(ev.detail));
   document.addEventListener("visibilitychange", () => {
     if (document.hidden || !state.selected) return;
     const conv = state.convs.get(state.selected);
@@ -53,6 +55,7 @@ function handleFrame(frame) {
     case "typing": handleTyping(frame); break;
     case "assist": handleAssist(frame); break;
     case "sync": handleSync(frame); break;
+    case "citizen_presence": handleCitizenPresence(frame); break;
     default: break;
   }
 }

@@ -167,6 +167,17 @@ function renderStaffHeader(pagePath) {
   header.replaceChildren(brand, nav, el("span", { class: "spacer" }), user);
 }
 
+/** The header offers only the pages this role may open (/api/me lists them); 班长看板 is shown when allowed. */
+function hideClosedPages(me) {
+  if (!Array.isArray(me.pages)) return;
+  const open = new Set(me.pages);
+  for (const link of document.querySelectorAll("header.app-header nav a[href^='/']")) {
+    const path = link.getAttribute("href").split(/[?#]/)[0];
+    if (!["/agent", "/kb", "/tickets", "/supervisor"].includes(path)) continue;
+    link.classList.toggle("hidden", !open.has(path));
+  }
+}
+
 /**
  * Build the staff header for the page at `pagePath` and fill it (name + logout). Redirects to login
  * (back to `pagePath` afterwards) on 401. Returns the user or null.
@@ -193,6 +204,7 @@ export async function initStaffHeader(pagePath) {
     if (!resp.ok) return null;
     const me = await resp.json();
     if (nameEl) nameEl.textContent = me.display_name || me.username || "";
+    hideClosedPages(me);
     return me;
   } catch (_) {
     return null;

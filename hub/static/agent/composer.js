@@ -1,4 +1,5 @@
 // The reply box: replies and 内部备注, its controls, and typing both ways.
+import { rememberMode } from "/static/agent/persist.js";
 import { uuid } from "/static/common.js";
 import { closeCanned } from "/static/agent/canned.js";
 import { handleMessage } from "/static/agent/conversations.js";
@@ -79,6 +80,8 @@ export function restorePendingNote() {
 
 export function setMode(mode) {
   state.mode = mode === "note" ? "note" : "reply";
+  const conv = state.convs.get(state.selected);
+  if (conv) { conv.mode = state.mode; rememberMode(conv.id, state.mode); }
   ui.replyBox.dataset.mode = state.mode;
   ui.modeReply.setAttribute("aria-pressed", String(state.mode === "reply"));
   ui.modeNote.setAttribute("aria-pressed", String(state.mode === "note"));

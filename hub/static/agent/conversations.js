@@ -1,13 +1,14 @@
 // My conversations: what the hub's frames (assigned, message, ack, closed, transferred, error, sync) do to them,
 // and choosing the tab being worked on.
+import { rememberedMode, rememberSelected } from "/static/agent/persist.js";
 import { uuid } from "/static/common.js";
 import { beep } from "/static/agent/beep.js";
 import { closeCanned } from "/static/agent/canned.js";
-import { restorePendingNote, stopTypingSignal } from "/static/agent/composer.js";
-import { hideCloseDialog, hideTransferDialog, showDialogError, updateTransferControls } from "/static/agent/dialogs.js";
+import { restorePendingNote, setMode, stopTypingSignal } from "/static/agent/composer.js";
+import { hideCloseDialog, resetCloseOk, hideTransferDialog, showDialogError, updateTransferControls } from "/static/agent/dialogs.js";
 import { failAccepts } from "/static/agent/queue.js";
 import { countsAsUnread, isNote, isWhisper } from "/static/agent/staff_only.js";
-import { $, ACCEPT_ERRORS, CLOSED_TEXT, REPLY_ERRORS, state, toast, ui } from "/static/agent/state.js";
+import { $, ACCEPT_ERRORS, CLOSED_TEXT, REPLY_ERRORS, state, toast, tsOf, ui } from "/static/agent/state.js";
 import { renderConversation, renderTabs } from "/static/agent/transcript.js";
 
 /* ------------------------------------------------------------ conversations */
@@ -30,6 +31,7 @@ function newConversation(id) {
     citizenTyping: 0,      // when the citizen's last typing signal came (0: not typing)
     typingTimer: null,
     assignedSeq: 0,        // the socket whose "assigned" frame last confirmed it mine
+    mode: rememberedMode(id), // the reply box sends a reply or an 内部备注 (kept per conversation)
   };
 }
 
@@ -99,7 +101,9 @@ export function handleAssigned(frame) {
     toast("系统为您分配了一个新会话");
     beep();
   }
-  if (mine || !state.selected) select(id);
+  const reopen = state.reopen === id; // the tab worked on before a reload comes back selected
+  if (reopen) state.reopen = null;
+  if (mine || reopen || !state.selected) select(id);
   else {
     if (transferredIn || frame.auto) conv.unread = Math.max(conv.unread, 1);
     renderTabs();
@@ -228,8 +232,7 @@ export function handleError(frame) {
     const conv = state.convs.get(state.closing.convId);
     if (conv) conv.busy = false;
     showDialogError(ui.closeError, reason);
-    ui.closeOk.disabled = false;
-    ui.closeOk.textContent = "结束会话";
+    resetCloseOk();
     if (conv && state.selected === conv.id) renderConversation(false);
     return;
   }
@@ -256,6 +259,9 @@ export function select(id) {
   if (conv) conv.unread = 0;
   if (changed) {
     ui.input.value = state.drafts.get(id) || "";
+    rememberSelected(id);
+    // 内部备注 belongs to the conversation it was chosen in: another one opens as it was left (a reply by default)
+    setMode(conv && conv.mode === "note" ? "note" : "reply");
   }
   renderTabs();
   renderConversation(true);
@@ -267,6 +273,7 @@ export function dismiss(id) {
   state.drafts.delete(id);
   if (state.selected === id) {
     state.selected = null;
+    rememberSelected(null);
     const next = [...state.convs.keys()][0];
     if (next) { select(next); return; }
     ui.input.value = "";
@@ -291,4 +298,52 @@ export function handleSync(frame) {
     renderTabs();
     if (state.selected) renderConversation(false);
   }
+}
+
+/** The 客户信息 panel saved the citizen's profile: a new name shows on their tabs and header at once. */
+export function citizenSaved(citizen) {
+  if (!citizen || citizen.id == null) return;
+  for (const conv of state.convs.values()) {
+    const c = conv.screenPop && conv.screenPop.citizen;
+    if (!c || String(c.id) !== String(citizen.id)) continue;
+    if (c !== citizen) Object.assign(c, citizen);
+    conv.name = convLabel(conv);
+  }
+  renderTabs();
+  if (state.selected) renderConversation(false);
+}
+
+const LEFT_GRACE_MS = 5000; // a reload closes and reopens the page: only a page gone this long means "left"
+const WECHAT_WINDOW_MS = 48 * 3600 * 1000; // WeChat lets the bureau answer only within 48 h of the citizen's last message
+
+/** The hub says the citizen's chat page closed (present false) or is open again. */
+export function handleCitizenPresence(frame) {
+  const conv = state.convs.get(String(frame.conversation_id));
+  if (!conv) return;
+  clearTimeout(conv.leftTimer);
+  if (frame.present) {
+    if (!conv.citizenLeft) return;
+    conv.citizenLeft = false;
+  } else {
+    conv.leftTimer = setTimeout(() => {
+      conv.citizenLeft = true;
+      renderTabs();
+      if (state.selected === conv.id) renderConversation(false);
+    }, LEFT_GRACE_MS);
+    return;
+  }
+  renderTabs();
+  if (state.selected === conv.id) renderConversation(false);
+}
+
+/** Why the citizen may not read a reply now, or "" (they are there as far as the hub knows). */
+export function absenceText(conv) {
+  if (!conv || conv.ended) return "";
+  if (conv.citizenLeft) return "市民已离开";
+  if (conv.channel === "wechat") {
+    let last = 0;
+    for (const m of conv.messages.values()) if (m.sender === "citizen") last = Math.max(last, tsOf(m.created_at));
+    if (last && Date.now() - last > WECHAT_WINDOW_MS) return "市民超过 48 小时未发消息，微信已无法回复";
+  }
+  return "";
 }

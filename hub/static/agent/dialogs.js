@@ -26,17 +26,44 @@ export function showDialogError(node, text) {
   node.classList.toggle("hidden", !text);
 }
 
+// 结束会话 and 转回机器人 both end my part of the conversation: both ask how it ended and for a summary.
+const WRAP_UP = {
+  close: { frame: "close", title: "结束会话", ok: "结束会话", sending: "正在结束…", hint: "" },
+  return: {
+    frame: "return_to_bot", title: "转回机器人", ok: "转回机器人", sending: "正在转回…",
+    hint: "市民将回到智能客服，可以继续提问；本次人工服务按下面的处理结果记录。",
+  },
+};
+
 export function closeConversation() {
+  openWrapUp("close");
+}
+
+export function returnToBot() {
+  openWrapUp("return");
+}
+
+function openWrapUp(kind) {
   const conv = state.convs.get(state.selected);
   if (!conv || conv.ended || conv.busy) return;
-  state.closing = { convId: conv.id, sent: false };
+  const wrap = WRAP_UP[kind];
+  state.closing = { convId: conv.id, sent: false, kind };
+  ui.closeDialog.dataset.kind = kind;
   ui.closeDisposition.value = "resolved";
   ui.closeSummary.value = "";
   showDialogError(ui.closeError, "");
-  ui.closeOk.disabled = false;
-  ui.closeOk.textContent = "结束会话";
-  ui.closeTitle.textContent = `结束会话：${conv.name}`;
+  ui.closeHint.textContent = wrap.hint;
+  ui.closeHint.classList.toggle("hidden", !wrap.hint);
+  resetCloseOk();
+  ui.closeTitle.textContent = `${wrap.title}：${conv.name}`;
   openModal(ui.closeDialog, ui.closeDisposition);
+}
+
+/** The dialog's confirm button as it is before anything is sent (or after the hub refused it). */
+export function resetCloseOk() {
+  const wrap = WRAP_UP[(state.closing && state.closing.kind) || "close"];
+  ui.closeOk.disabled = false;
+  ui.closeOk.textContent = wrap.ok;
 }
 
 export function submitClose(ev) {
@@ -47,12 +74,13 @@ export function submitClose(ev) {
   if (!conv || conv.ended) { hideCloseDialog(); return; }
   const summary = ui.closeSummary.value.trim();
   if (summary.length > 1000) { showDialogError(ui.closeError, "服务小结不能超过 1000 字"); return; }
-  const frame = { type: "close", conversation_id: conv.id, disposition: ui.closeDisposition.value, summary };
+  const wrap = WRAP_UP[pending.kind || "close"];
+  const frame = { type: wrap.frame, conversation_id: conv.id, disposition: ui.closeDisposition.value, summary };
   if (!sendFrame(frame)) { showDialogError(ui.closeError, "与服务器的连接已断开，请稍后再试"); return; }
   pending.sent = true;
   conv.busy = true; // wait for "closed"
   ui.closeOk.disabled = true;
-  ui.closeOk.textContent = "正在结束…";
+  ui.closeOk.textContent = wrap.sending;
   showDialogError(ui.closeError, "");
   if (state.selected === conv.id) renderConversation(false);
 }
@@ -157,13 +185,3 @@ export function handleAgents(frame) {
   if (state.transfer && !state.transfer.sent) renderTransferTargets();
 }
 
-export function returnToBot() {
-  const conv = state.convs.get(state.selected);
-  if (!conv || conv.ended || conv.busy) return;
-  if (!sendFrame({ type: "return_to_bot", conversation_id: conv.id })) return;
-  // The protocol names no reply for return_to_bot; the conversation is no longer mine.
-  conv.ended = true;
-  conv.endText = "已转回机器人";
-  renderTabs();
-  renderConversation(false);
-}

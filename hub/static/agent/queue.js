@@ -1,6 +1,7 @@
 // 排队列表: the waiting citizens, their waiting clocks, 接入, and the title-bar count.
 import { channelLabel, el, formatWaiting, toMillis } from "/static/common.js";
 import { beep } from "/static/agent/beep.js";
+import { handoffReasonLabel } from "/static/agent/labels.js";
 import { $, BASE_TITLE, sendFrame, state, ui } from "/static/agent/state.js";
 
 /* -------------------------------------------------------------------- queue */
@@ -51,6 +52,9 @@ function buildQueueItem(id) {
       el("span", { class: "tag qi-channel" }),
       el("span", { class: "qi-name" })),
     el("span", { class: "wait", title: "等待时长" }),
+    el("div", { class: "qi-why" },
+      el("span", { class: "tag tag-gray qi-group", "data-testid": "queue-group" }),
+      el("span", { class: "qi-reason", "data-testid": "queue-reason" })),
     el("div", { class: "last-text" }),
     el("button", {
       class: "btn btn-primary btn-sm accept-btn",
@@ -65,6 +69,10 @@ function fillQueueItem(li, item) {
   li.dataset.channel = item.channel || "";
   li.querySelector(".qi-channel").textContent = channelLabel(item.channel);
   li.querySelector(".qi-name").textContent = item.citizen_name || "访客";
+  const group = li.querySelector(".qi-group");
+  group.textContent = item.group ? `${item.group}技能组` : "";
+  group.classList.toggle("hidden", !item.group);
+  li.querySelector(".qi-reason").textContent = handoffReasonLabel(item.reason, item.intent);
   const wait = li.querySelector(".wait");
   // Keep the first estimate unless it moved by more than 2 s, so the clock never jitters.
   const start = waitingStart(item);

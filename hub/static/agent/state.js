@@ -1,4 +1,5 @@
 // The console's shared state: limits, the page's elements, what the hub has told us, and the socket send helpers.
+import { DraftStore, rememberedSelected } from "/static/agent/persist.js";
 import { sendJson, showToast, staffSocketState, toMillis } from "/static/common.js";
 
 export const MAX_LEN = 2000; // the hub's limit for agent replies (handoff.console.MAX_REPLY_CHARS)
@@ -33,6 +34,7 @@ export const ui = {
   convName: $("conv-name"),
   convChannel: $("conv-channel"),
   convState: $("conv-state"),
+  convGroup: $("conv-group"),
   transcript: $("transcript"),
   input: $("reply-input"),
   send: $("reply-send"),
@@ -56,6 +58,7 @@ export const ui = {
   closeOk: $("close-ok"),
   closeCancel: $("close-cancel"),
   closeTitle: $("close-title"),
+  closeHint: $("close-hint"),
   transferTitle: $("transfer-title"),
   pop: $("screen-pop"),
   banner: $("conn-banner"),
@@ -83,6 +86,7 @@ export const ui = {
   cannedNew: $("canned-new"),
   cannedClose: $("canned-close"),
   assistFor: $("assist-for"),
+  assistSearch: $("assist-search"),
   assistList: $("assist-list"),
   assistEmpty: $("assist-empty"),
 };
@@ -97,7 +101,8 @@ export const state = {
   orphans: new Map(),      // conversation_id -> [Message] that arrived before "assigned"
   pendingAccepts: new Set(),
   selected: null,
-  drafts: new Map(),       // conversation_id -> unsent reply text
+  drafts: new DraftStore(), // conversation_id -> unsent reply text (kept across reloads)
+  reopen: rememberedSelected(), // the tab being worked on before a reload, selected again when it comes back
   presence: null,          // my status as the hub last reported it
   colleagues: null,        // the last "agents" frame: {items, groups}
   transfer: null,          // {convId, label, sent} while the 转接 dialog is open
@@ -108,6 +113,7 @@ export const state = {
   pendingNote: null,       // {convId, text, clientId} until the hub stores it
   typingConv: null,        // the conversation my typing was last signalled for
   typingSentAt: 0,
+  kbSearch: { query: "", items: [], seq: 0, timer: null }, // the 智能推荐 panel's own KB search
   canned: { items: [], index: 0, open: false, fromSlash: false, seq: 0, timer: null, editing: null, deleting: null },
 };
 

@@ -3,7 +3,7 @@ import { messageBody } from "/static/attachments.js";
 import { channelLabel, el, formatTime } from "/static/common.js";
 import { renderAssist } from "/static/agent/assist.js";
 import { renderTyping, updateReplyControls } from "/static/agent/composer.js";
-import { dismiss, select } from "/static/agent/conversations.js";
+import { absenceText, dismiss, select } from "/static/agent/conversations.js";
 import { updateTitle } from "/static/agent/queue.js";
 import { renderScreenPop } from "/static/agent/screen_pop.js";
 import { buildNote, buildWhisper, isInternal, isNote, isWhisper } from "/static/agent/staff_only.js";
@@ -32,7 +32,7 @@ export function renderTabs() {
         el("div", { class: "ct-name", text: conv.name }),
         conv.citizenTyping && !conv.ended
           ? el("div", { class: "ct-last ct-typing", "data-testid": "tab-typing", text: "正在输入…" })
-          : el("div", { class: "ct-last", text: conv.ended ? conv.endText : (last ? last.text : "") })),
+          : el("div", { class: "ct-last", text: conv.ended ? conv.endText : (absenceText(conv) || (last ? last.text : "")) })),
       conv.unread > 0 ? el("span", { class: "badge unread", "data-testid": "unread", text: String(conv.unread) }) : null,
       conv.ended ? el("button", {
         class: "conv-dismiss",
@@ -87,8 +87,11 @@ export function renderConversation(forceScroll) {
   ui.convView.dataset.conversationId = conv.id;
   ui.convName.textContent = conv.name;
   ui.convChannel.textContent = channelLabel(conv.channel);
-  ui.convState.textContent = conv.ended ? conv.endText : conv.busy ? "处理中…" : "服务中";
-  ui.convState.className = conv.ended ? "tag tag-gray" : "tag tag-green";
+  ui.convGroup.textContent = conv.group ? `${conv.group}技能组` : "";
+  ui.convGroup.classList.toggle("hidden", !conv.group);
+  const away = absenceText(conv);
+  ui.convState.textContent = conv.ended ? conv.endText : conv.busy ? "处理中…" : away || "服务中";
+  ui.convState.className = conv.ended ? "tag tag-gray" : away ? "tag tag-orange" : "tag tag-green";
 
   const t = ui.transcript;
   const stick = forceScroll || t.scrollHeight - t.scrollTop - t.clientHeight < 80;
@@ -125,9 +128,26 @@ export function renderConversation(forceScroll) {
     t.append(el("div", { class: "msg", dataset: { sender: "system" } },
       el("div", { class: "msg-bubble" }, el("div", { class: "msg-text", text: conv.endText }))));
   }
-  if (stick) t.scrollTop = t.scrollHeight;
+  if (stick) keepAtBottom(t);
   updateReplyControls();
   renderTyping();
   renderAssist(conv);
   renderScreenPop(conv);
+}
+
+/**
+ * Scroll to the newest line, and stay there while pictures above it load and grow (a thumbnail is
+ * 48 px until its image arrives): unless the agent has scrolled away meanwhile.
+ */
+function keepAtBottom(t) {
+  t.scrollTop = t.scrollHeight;
+  let pinned = t.scrollTop;
+  for (const img of t.querySelectorAll("img")) {
+    if (img.complete) continue;
+    img.addEventListener("load", () => {
+      if (!img.isConnected || Math.abs(t.scrollTop - pinned) > 2) return;
+      t.scrollTop = t.scrollHeight;
+      pinned = t.scrollTop;
+    }, { once: true });
+  }
 }

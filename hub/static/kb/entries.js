@@ -21,8 +21,17 @@ function filters() {
   if ($("kb-editor").value) params.set("editor", $("kb-editor").value);
   if ($("kb-from").value) params.set("from", $("kb-from").value);
   if ($("kb-to").value) params.set("to", $("kb-to").value);
-  if (state.branchId !== null) params.set("branch_id", String(state.branchId));
+  // a search covers every branch; the selected branch narrows it only when asked to (只搜当前分类)
+  if (state.branchId !== null && (!q || $("kb-in-branch").checked)) params.set("branch_id", String(state.branchId));
+  updateBranchFilter(q);
   return params;
+}
+
+/** The 只搜「…」 box shows while a branch is selected and something is searched for. */
+export function updateBranchFilter(q = $("kb-search").value.trim()) {
+  const branch = state.branchId !== null ? branchById(state.branchId) : null;
+  $("kb-in-branch-label").classList.toggle("hidden", !(branch && q));
+  if (branch) $("kb-in-branch-name").textContent = `只搜“${branch.name}”`;
 }
 
 export async function load() {
@@ -137,7 +146,7 @@ $("kb-search").addEventListener("input", () => {
 $("kb-search").addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && !ev.isComposing) { clearTimeout(debounce); state.offset = 0; load(); }
 });
-for (const id of ["kb-status", "kb-editor", "kb-from", "kb-to"]) {
+for (const id of ["kb-status", "kb-editor", "kb-from", "kb-to", "kb-in-branch"]) {
   $(id).addEventListener("change", () => { state.offset = 0; load(); });
 }
 $("page-prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); load(); });
