@@ -14,6 +14,7 @@ pages, which a browser always labels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -186,6 +187,7 @@ class ChatHub(Protocol):
     async def rate(
         self, conversation_id: Any, score: Any, comment: Any = "", *, channel_user_id: str | None = None
     ) -> dict[str, Any]: ...
+    async def citizen_present(self, conversation_id: str, present: bool) -> None: ...
 
 
 class WebChannel:
@@ -362,6 +364,7 @@ class WebChannel:
                             self._sockets[conversation_id].discard(ws)
                         conversation_id = conversation.id
                         self._sockets[conversation_id].add(ws)
+                        await self._hub.citizen_present(conversation_id, True)
                         state = await self._state_frame(conversation_id)
                         self._state_sent(conversation_id, state)
                         await ws.send(
@@ -403,6 +406,8 @@ class WebChannel:
                 self._sockets[conversation_id].discard(ws)
                 if not self._sockets[conversation_id]:
                     self._sockets.pop(conversation_id, None)
+                    with contextlib.suppress(Exception):  # the page is gone either way
+                        await self._hub.citizen_present(conversation_id, False)
 
     async def _origin_ok(self, ws: Any, request: Any) -> bool:
         """Refuse (close 4403) a socket that a page of a site not on the allow-list opened."""

@@ -24,6 +24,7 @@ NOTE: Final = "note"  # an agent's 内部备注: colleagues only
 WHISPER: Final = "whisper"  # a supervisor's whisper to the serving agent: never delivered to the citizen
 WATCH: Final = "watch"  # a supervisor started or stopped watching a conversation
 PRESENCE: Final = "presence"  # an agent's presence changed
+CITIZEN_PRESENCE: Final = "citizen_presence"  # the citizen's chat page of a served conversation opened or closed
 
 
 class MessageJson(TypedDict):
@@ -104,11 +105,25 @@ class PresenceEvent:
     status: str
 
 
-Event = MessageEvent | TypingEvent | StateEvent | NoteEvent | WhisperEvent | WatchEvent | PresenceEvent
+@dataclass(frozen=True, slots=True)
+class CitizenPresenceEvent:
+    kind: ClassVar[str] = CITIZEN_PRESENCE
+    conversation_id: str
+    agent_id: int | None  # the serving agent, whose console shows whether the citizen is still there
+    present: bool
+
+
+Event = (
+    MessageEvent | TypingEvent | StateEvent | NoteEvent | WhisperEvent | WatchEvent | PresenceEvent
+    | CitizenPresenceEvent
+)
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (MessageEvent, TypingEvent, StateEvent, NoteEvent, WhisperEvent, WatchEvent, PresenceEvent)
+    for cls in (
+        MessageEvent, TypingEvent, StateEvent, NoteEvent, WhisperEvent, WatchEvent, PresenceEvent,
+        CitizenPresenceEvent,
+    )
 }
 _FIELDS: dict[type[Any], tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in EVENT_TYPES.values()}
 

@@ -46,3 +46,7 @@ class Keys:
 
     def kb_version(self) -> str:
         return f"{self.prefix}kb:version"
+
+    def csat_prompt(self, channel: str, channel_user_id: str) -> str:
+        """The conversation whose 满意度评价 prompt is the last thing said to this citizen (flow.rating_reply)."""
+        return f"{self.prefix}csat:prompt:{channel}:{channel_user_id}"

@@ -14,9 +14,10 @@ from bot import RasaClient
 from channels import InboundMessage, OutboundMessage, OutputChannel
 from core.bus import EventBus
 from core.config import Settings
-from core.events import MessageEvent, TypingEvent
+from core.events import CitizenPresenceEvent, MessageEvent, TypingEvent
 from crm import CitizenDirectory
 from flow.open_conversations import OpenConversations
+from flow.rating_reply import RatingReplies
 from flow.recovery import AnswerLeases
 from handoff import (
     ConversationStore,
@@ -60,6 +61,7 @@ class Dispatcher:
         self.handoff = Handoff(self, bus, settings, ownership, conversations, citizens)
         self.open_conversations = OpenConversations(ownership.redis, ownership.keys)
         self.leases = AnswerLeases(ownership.redis, ownership.keys)
+        self.ratings = RatingReplies(ownership.redis, ownership.keys)
 
     def register_channel(self, channel: OutputChannel) -> None:
         self.channels[channel.name] = channel
@@ -129,6 +131,11 @@ class Dispatcher:
         if state.owner == Owner.AGENT:
             return
         if state.owner == Owner.BOT:
+            # the reply to the 满意度评价 prompt is a rating, not a question (flow.rating_reply)
+            if await self.ratings.take(conversation, inbound.text, self.handoff):
+                thanks = str(self.handoff.config.texts["csat_thanks"])
+                await self.say(conversation, "system", thanks, meta={"csat_done": True})
+                return
             # keywords, anger words and flagged citizens hand off before the bot is asked
             reason = await self.handoff.trigger(conversation, inbound.text, state)
             if reason is not None:
@@ -255,6 +262,8 @@ class Dispatcher:
         )
         if state is None:
             state = await self.ownership.state(conversation.id)
+        if meta and meta.get("csat"):
+            await self.ratings.prompted(conversation)
         await self._publish_message(conversation, message, state.agent_id)
         channel = self.channels.get(conversation.channel)
         if channel is not None:
@@ -274,6 +283,13 @@ class Dispatcher:
             return False
         await self.bus.publish(TypingEvent(conversation_id, sender, state.agent_id, active))
         return True
+
+    async def citizen_present(self, conversation_id: str, present: bool) -> None:
+        """The web chat page of a conversation an agent serves opened (True) or its last one closed
+        (False): the agent's console shows whether the citizen is still there."""
+        state = await self.ownership.state(conversation_id)
+        if state.owner == Owner.AGENT:
+            await self.bus.publish(CitizenPresenceEvent(conversation_id, state.agent_id, present))
 
     async def _publish_message(
         self, conversation: ConversationView, message: MessageView, agent_id: int | None

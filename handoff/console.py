@@ -25,6 +25,7 @@ from typing import Any
 
 from core.bus import EventBus
 from core.events import (
+    CitizenPresenceEvent,
     Event,
     MessageEvent,
     NoteEvent,
@@ -34,6 +35,7 @@ from core.events import (
     WatchEvent,
     WhisperEvent,
 )
+from handoff.assist_context import RecentLines, suggest_in_context
 from handoff.conversations import ConversationStore, ConversationView, MessageView
 from handoff.message_writer import deliver_before_commit
 from handoff.notes import MAX_NOTE, NoteError, add_note
@@ -100,6 +102,7 @@ class AgentConsole:
         self._heartbeat_at: dict[int, float] = {}  # agent → when a frame of theirs last refreshed presence
         self._ownership = handoff.ownership
         self._conversations = conversations
+        self._recent = RecentLines()  # 智能推荐 reads the citizen's last lines together (handoff.assist_context)
         self._screen_pop = screen_pop
         self._queue_items = handoff.queue_items
         self._sockets: dict[int, set[Any]] = defaultdict(set)
@@ -188,6 +191,13 @@ class AgentConsole:
                     }
                 )
                 self._post(int(event.agent_id), frame)
+        elif isinstance(event, CitizenPresenceEvent):
+            if event.agent_id is not None:
+                # the citizen closed (or came back to) the chat page they are served on: the agent sees it
+                frame = json.dumps(
+                    {"type": "citizen_presence", "conversation_id": event.conversation_id, "present": event.present}
+                )
+                self._post(int(event.agent_id), frame)
         elif isinstance(event, StateEvent):
             self._on_state(event)
         elif isinstance(event, WhisperEvent):
@@ -208,6 +218,7 @@ class AgentConsole:
         self._post(agent_id, frame)
         message = event.message
         if message.get("sender") == "citizen" and _suggestible(message):
+            self._recent.remember(event.conversation_id, message)
             self._post(agent_id, functools.partial(self._assist_json, event.conversation_id, message))
 
     def _on_state(self, event: StateEvent) -> None:
@@ -420,13 +431,14 @@ class AgentConsole:
             await self._reply(ws, user, conversation, data)
         elif kind == "note":
             await self._note(ws, user, conversation, data)
-        elif kind == "close":
+        elif kind in ("close", "return_to_bot"):
             disposition, summary = data.get("disposition") or "resolved", data.get("summary") or ""
             if not isinstance(disposition, str) or not isinstance(summary, str):
                 raise ConsoleError("bad_field")
-            await self._handoff.close(conversation, user.id, disposition, summary)
-        elif kind == "return_to_bot":
-            await self._handoff.return_to_bot(conversation, user.id)
+            if kind == "close":
+                await self._handoff.close(conversation, user.id, disposition, summary)
+            else:
+                await self._handoff.return_to_bot(conversation, user.id, disposition, summary)
         elif kind == "transfer":
             result = await self._handoff.transfer(
                 conversation,
@@ -481,6 +493,8 @@ class AgentConsole:
         )
         # the agent's replies will need the record: the screen-pop has just read it (no second SELECT)
         await self._conversation(conversation_id, fixed_only=True)
+        lines = [m.to_json() for m in transcript if m.sender == "citizen"]
+        self._recent.seed(conversation_id, [m for m in lines if _suggestible(m)])
         return {
             "type": "assigned",
             "conversation_id": conversation_id,
@@ -495,7 +509,9 @@ class AgentConsole:
         items: list[dict[str, Any]] = []
         if self._suggest is not None:
             try:
-                found = await self._suggest(str(message.get("text") or ""), ASSIST_K)
+                last = str(message.get("text") or "")
+                context = self._recent.context(conversation_id, message.get("id"))
+                found = await suggest_in_context(self._suggest, last, context, ASSIST_K)
             except Exception:
                 log.exception("agent assist failed for %s", conversation_id)
                 found = []

@@ -36,6 +36,7 @@ from core.bus import EventBus
 from core.events import PresenceEvent, WatchEvent, WhisperEvent
 from core.models import Citizen, Conversation, ConversationEvent, CsatRating, Message, User
 from crm import add_message_ticket
+from handoff.board_details import describe
 from handoff.routing import HandoffConfig
 from handoff.speaker import Speaker
 from handoff.state import Owner, Ownership, OwnerState
@@ -372,7 +373,14 @@ class Handoff:
                 meta = {"offer_leave_message": True, "off_hours": True, "group": group}
                 await self.speaker.say(conversation, "system", closed, meta=meta)
                 return ""
-            await self.redis.hset(self.keys.conversation(conversation.id), "citizen_id", conversation.citizen_id)
+            await self.redis.hset(
+                self.keys.conversation(conversation.id),
+                mapping={
+                    "citizen_id": conversation.citizen_id,
+                    "handoff_reason": reason,
+                    "handoff_intent": intent or "",
+                },
+            )
         # the drain (and so the agent's screen-pop) starts at once: the transition's record is
         # written beside it, and the queue position is told only if the citizen still waits
         result = await self.ownership.apply(
@@ -642,12 +650,17 @@ class Handoff:
                 .where(Conversation.id.in_([conversation_id for conversation_id, _group, _since in waiting]))
             )
             found = {conv_id: (channel, name, last) for conv_id, channel, name, last in rows}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for conversation_id, _group, _since in waiting:
+                pipe.hmget(self.keys.conversation(conversation_id), "handoff_reason", "handoff_intent")
+            why = dict(zip([conversation_id for conversation_id, _g, _s in waiting], await pipe.execute(), strict=True))
         now = time.time()
         items = []
         for conversation_id, group, since in waiting:
             if conversation_id not in found:
                 continue
             channel, name, last = found[conversation_id]
+            reason, intent = why.get(conversation_id) or (None, None)
             items.append(
                 {
                     "conversation_id": conversation_id,
@@ -657,6 +670,8 @@ class Handoff:
                     "waiting_since": since,
                     "waiting_seconds": max(0, round(now - since)),
                     "last_text": last or "",
+                    "reason": reason or None,  # why the citizen was handed off (flow.dispatch)
+                    "intent": intent or None,
                 }
             )
         return items
@@ -742,7 +757,11 @@ class Handoff:
         if assigned_at and group:
             await self._average(group, "handle_avg", time.time() - float(assigned_at))
 
-    async def return_to_bot(self, conversation: Any, agent_id: int) -> None:
+    async def return_to_bot(
+        self, conversation: Any, agent_id: int, disposition: str = "resolved", summary: str = ""
+    ) -> None:
+        """The agent hands the citizen back to the bot, recording how the human part ended (as 结束会话 does)."""
+        disposition, summary = self._check_wrap_up(disposition, summary)
         await self._own(conversation.id, agent_id)
         await self._handled(conversation.id)
         result = await self.ownership.apply(
@@ -750,20 +769,26 @@ class Handoff:
             "return_to_bot",
             actor=f"agent:{agent_id}",
             expected_agent=agent_id,
-            data={"previous_agent_id": agent_id},
+            data={"previous_agent_id": agent_id, "disposition": disposition, "summary": summary},
         )
         if not result.ok:
             raise HandoffError("not_yours")
         await self.speaker.say(conversation, "system", self.config.texts["returned_reply"])
         await self.drain_for_agent(agent_id)
 
-    async def close(self, conversation: Any, agent_id: int, disposition: str = "resolved", summary: str = "") -> None:
+    @staticmethod
+    def _check_wrap_up(disposition: str, summary: str) -> tuple[str, str]:
+        """A disposition from DISPOSITIONS and a summary of at most MAX_SUMMARY characters."""
         disposition = disposition or "resolved"
         if disposition not in DISPOSITIONS:
             raise HandoffError("bad_disposition")
         summary = (summary or "").strip()
         if len(summary) > MAX_SUMMARY:
             raise HandoffError("too_long")
+        return disposition, summary
+
+    async def close(self, conversation: Any, agent_id: int, disposition: str = "resolved", summary: str = "") -> None:
+        disposition, summary = self._check_wrap_up(disposition, summary)
         await self._own(conversation.id, agent_id)
         await self._handled(conversation.id)
         served = sorted(int(a) for a in await self.redis.smembers(self._k(f"handoff:served:{conversation.id}")))
@@ -859,9 +884,11 @@ class Handoff:
 
     # ------------------------------------------------------------------ CSAT
     async def rate(
-        self, conversation_id: Any, channel_user_id: str | None, score: Any, comment: Any = ""
+        self, conversation_id: Any, channel_user_id: str | None, score: Any, comment: Any = "", *, thank: bool = True
     ) -> dict[str, Any]:
-        """A citizen's 满意度评价 for a conversation an agent closed (the latest rating wins)."""
+        """A citizen's 满意度评价 for a conversation an agent closed (the latest rating wins).
+
+        `thank=False`: the caller thanks the citizen where they are now (a typed rating, flow.rating_reply)."""
         if not isinstance(conversation_id, str) or not conversation_id:
             raise HandoffError("bad_field")
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
@@ -906,7 +933,8 @@ class Handoff:
                 break
             except IntegrityError:
                 continue  # a second tab rated at the same moment: update theirs
-        await self.speaker.say(conversation, "system", self.config.texts["csat_thanks"], meta={"csat_done": True})
+        if thank:
+            await self.speaker.say(conversation, "system", self.config.texts["csat_thanks"], meta={"csat_done": True})
         return {"conversation_id": conversation_id, "score": score}
 
     # ------------------------------------------------------------------ the sweeper
@@ -1010,7 +1038,12 @@ class Handoff:
             pipe.smembers(self.keys.agent_conversations(agent["agent_id"]))
         for agent, conversations in zip(agents, await pipe.execute() if agents else [], strict=True):
             agent["conversations"] = sorted(conversations)
-        return {"type": "board", "at": now, "queues": queues, "waiting": waiting, "agents": agents}
+        # citizen, channel and last line of every listed conversation (handoff.board_details: one query)
+        listed = [w["conversation_id"] for w in waiting] + [c for a in agents for c in a["conversations"]]
+        details = await describe(self.sessions, listed)
+        return {
+            "type": "board", "at": now, "queues": queues, "waiting": waiting, "agents": agents, "details": details,
+        }
 
     def _watch_key(self, supervisor_id: int) -> str:
         return self._k(f"handoff:watch:{supervisor_id}")

@@ -304,6 +304,10 @@ class Ownership:
             values |= {"status": "closed", "closed_at": utcnow(), "disposition": data.get("disposition", "resolved")}
             if data.get("summary"):
                 values["summary"] = str(data["summary"])
+        elif transition.name == "return_to_bot" and data.get("disposition"):  # the human part's wrap-up
+            values["disposition"] = str(data["disposition"])
+            if data.get("summary"):
+                values["summary"] = str(data["summary"])
         # group-committed with this worker's other writes (handoff.message_writer); two workers'
         # records of one conversation's transitions may land out of order: only a newer version
         # than the record's may change it (the Lua script orders them)

@@ -14,6 +14,7 @@ from core.config import Settings, load_settings
 from core.secrets import action_token
 from hub.auth import SESSION_COOKIE, StaffUser
 from hub.csrf import WS_FORBIDDEN, CsrfGuard
+from hub.forbidden import forbidden_html
 from hub.services import Services, build_services
 
 HERE = Path(__file__).resolve().parent
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         if user is None:
             return response.redirect(f"/login?next={quote('/' + name)}")
         if not user.may(*PAGE_ROLES[name]):
-            return response.html("<h1>403 无权访问</h1><p>您的账号没有此页面的权限。</p>", status=403)
+            return response.html(forbidden_html(user, f"/{name}", home_page(user)), status=403)
         return page(name)
 
     @app.get("/health")

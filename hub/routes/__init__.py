@@ -11,11 +11,15 @@ from sanic import Blueprint
 MODULES: list[str] = [
     "accounts",
     "admin",
+    "assist",
+    "board_today",
     "crm",
     "handoff",
     "kb",
     "ops",
+    "phone_tickets",
     "telegram",
+    "web_previous",
     "web_widget",
     "wechat",
 ]

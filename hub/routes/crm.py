@@ -285,6 +285,8 @@ async def _send_reply(request: Request, user: StaffUser, conversation_id: str, t
     conversation = await services.conversations.get(conversation_id)
     if conversation is None:
         return False
+    # the ticket's conversation has usually ended: the citizen reads (and the web chat shows) the one open now
+    conversation = await services.dispatcher.open_conversation(conversation.channel, conversation.channel_user_id)
     await services.dispatcher.say(
         conversation, "agent", f"【工单 #{ticket_id} 答复】{text}", sender_name=user.display_name,
         meta={"ticket_id": ticket_id},

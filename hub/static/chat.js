@@ -1,5 +1,6 @@
 // Citizen web chat: speaks the /ws/chat protocol (docs/design.md, "Web chat WebSocket").
 import { scheduleReconnect, wsUrl, uuid, el, formatTime, appendLinkified, toMillis, jsonRequest } from "/static/common.js";
+import { markRated, queuedText, ratingRow, unmarkPending } from "/static/chat_extras.js";
 
 const VISITOR_KEY = "zwkf_visitor_id";
 const MAX_LEN = 1000;
@@ -32,6 +33,14 @@ const ui = {
   file: $("chat-file"),
   uploadStatus: $("chat-upload-status"),
   close: $("chat-close"),
+  lengthNote: $("chat-length-note"),
+  leave: $("chat-leave"),
+  leaveForm: $("chat-leave-form"),
+  leaveText: $("chat-leave-text"),
+  leaveSend: $("chat-leave-send"),
+  leaveCancel: $("chat-leave-cancel"),
+  leaveError: $("chat-leave-error"),
+  previous: $("chat-previous"),
 };
 
 const state = {
@@ -52,6 +61,11 @@ const state = {
   votes: loadVotes(),    // message id -> "up" | "down"
   panelOpen: !EMBED,     // in the widget: is the panel showing (else count unread for the button)
   unread: 0,
+  etaSeconds: null,      // the hub's estimated wait while queued
+  offHours: false,       // the hub said nobody is at work now (留言 is offered)
+  leaveOffered: false,   // the hub offered 留言 (a long wait)
+  leaving: false,        // a 留言 was sent and waits for the hub
+  previousShown: false,  // the last, ended conversation is shown above (once per page)
 };
 
 /* ------------------------------------------------------------------ storage */
@@ -235,6 +249,15 @@ function decorate(node, msg) {
     }
     if (row.children.length) node.append(row);
   }
+  if (meta.csat && msg.sender === "system" && meta.conversation_id && !node.querySelector(".csat-row")) {
+    node.append(ratingRow(meta, (score) => sendFrame({ type: "csat", conversation_id: meta.conversation_id, score })));
+  }
+  if (meta.csat_done) markRated(document, 0);
+  if (msg.sender === "system" && (meta.off_hours || meta.offer_leave_message)) {
+    state.offHours = state.offHours || !!meta.off_hours;
+    if (meta.offer_leave_message) state.leaveOffered = true;
+    updateControls();
+  }
   const id = msg.id != null ? String(msg.id) : null;
   if (msg.sender === "bot" && id && meta.kb_entry_id && !meta.declined && !node.querySelector(".msg-feedback")) {
     node.append(feedbackRow(id));
@@ -396,8 +419,7 @@ function renderStatus(owner, queuePosition, agentName) {
   let text;
   if (owner === "queued") {
     // queue_position is 1-based (the hub's ZRANK + 1): the people ahead are one fewer.
-    const n = Number.isInteger(queuePosition) ? Math.max(0, queuePosition - 1) : null;
-    text = n === null ? "排队中，请稍候…" : `排队中，您前面还有 ${n} 人`;
+    text = queuedText(queuePosition, state.etaSeconds);
   } else if (owner === "agent") {
     text = agentName ? `人工客服 ${agentName} 为您服务` : "人工客服为您服务";
   } else {
@@ -423,6 +445,11 @@ function updateControls() {
   const len = ui.input.value.length;
   ui.counter.textContent = `${len}/${MAX_LEN}`;
   ui.counter.classList.toggle("over", len > MAX_LEN);
+  // a long paste is kept whole: say it is too long before anything is sent (the hub takes 1,000)
+  ui.lengthNote.textContent = len > MAX_LEN ? `内容超过 ${MAX_LEN} 字（当前 ${len} 字），请删减或分几次发送` : "";
+  ui.lengthNote.classList.toggle("hidden", len <= MAX_LEN);
+  ui.leave.classList.toggle("hidden", !(state.owner === "queued" || state.offHours || state.leaveOffered));
+  ui.leave.disabled = !state.ready;
   ui.send.disabled = !state.ready || ui.input.value.trim() === "" || len > MAX_LEN;
   const humanBusy = state.humanTimer !== null;
   ui.human.disabled = !state.ready || state.owner !== "bot" || humanBusy;
@@ -568,6 +595,78 @@ function handleWelcome(frame) {
   }
   renderStatus(frame.owner, frame.queue_position ?? null, frame.agent_name ?? null);
   scrollToBottom();
+  if (!state.previousShown) showPrevious(frame.conversation_id);
+}
+
+/* ------------------------------------------------- the previous conversation */
+
+/** After 结束会话 a reload opens a new conversation: the ended one stays visible above it, read-only. */
+async function showPrevious(currentId) {
+  state.previousShown = true;
+  if (!state.visitorId) return;
+  let data = null;
+  try {
+    const params = new URLSearchParams({ visitor_id: state.visitorId, exclude: currentId || "" });
+    const resp = await fetch(`/api/web/previous?${params}`, { credentials: "same-origin" });
+    if (resp.ok) data = await resp.json();
+  } catch (_) { return; }
+  const messages = data && Array.isArray(data.messages) ? data.messages : [];
+  if (!messages.length) return;
+  const stick = nearBottom();
+  const box = ui.previous;
+  box.textContent = "";
+  box.append(el("div", { class: "previous-head", text: "上次会话（已结束）" }));
+  messages.sort((a, b) => tsOf(a.created_at) - tsOf(b.created_at));
+  for (const msg of messages) {
+    const node = buildMessage(normaliseSender(msg.sender), msg.text ?? "", senderName(msg), msg.created_at);
+    node.dataset.state = "sent";
+    decorate(node, msg);
+    for (const live of node.querySelectorAll(".msg-feedback, .msg-buttons")) live.remove(); // read-only
+    box.append(node);
+  }
+  box.append(el("div", { class: "previous-foot", text: "以上为上次会话记录" }));
+  box.classList.remove("hidden");
+  if (stick) scrollToBottom();
+}
+
+/* -------------------------------------------------------------- 留言 */
+
+function openLeaveForm() {
+  ui.leaveForm.classList.remove("hidden");
+  ui.leaveError.classList.add("hidden");
+  ui.leaveText.value = ui.leaveText.value || ui.input.value.trim();
+  ui.leaveText.focus();
+}
+
+function closeLeaveForm(sent) {
+  state.leaving = false;
+  ui.leaveSend.disabled = false;
+  ui.leaveForm.classList.add("hidden");
+  if (sent) {
+    ui.leaveText.value = "";
+    state.leaveOffered = false;
+    state.offHours = false;
+    updateControls();
+  }
+}
+
+function submitLeave(ev) {
+  ev.preventDefault();
+  const text = ui.leaveText.value.trim();
+  if (!text) { ui.leaveError.textContent = "请填写留言内容"; ui.leaveError.classList.remove("hidden"); return; }
+  if (text.length > MAX_LEN) {
+    ui.leaveError.textContent = `留言不能超过 ${MAX_LEN} 字`;
+    ui.leaveError.classList.remove("hidden");
+    return;
+  }
+  if (!sendFrame({ type: "leave_message", text })) {
+    ui.leaveError.textContent = "网络连接中断，请稍后再试";
+    ui.leaveError.classList.remove("hidden");
+    return;
+  }
+  state.leaving = true;
+  ui.leaveSend.disabled = true;
+  ui.leaveError.classList.add("hidden");
 }
 
 /** Match a server copy of a citizen message to a pending bubble: by meta.client_id, else by text. */
@@ -590,6 +689,18 @@ function handleError(frame) {
     for (const [cid, entry] of state.pending) {
       if (entry.el.dataset.state === "pending") { clientId = cid; break; }
     }
+  }
+  if (!frame.client_id && state.leaving) {
+    state.leaving = false;
+    ui.leaveSend.disabled = false;
+    ui.leaveError.textContent = reason;
+    ui.leaveError.classList.remove("hidden");
+    return;
+  }
+  if (!frame.client_id && document.querySelector(".csat-row[data-pending]")) {
+    unmarkPending(document);
+    showNotice(reason);
+    return;
   }
   const entry = clientId ? state.pending.get(clientId) : null;
   if (entry) {
@@ -634,10 +745,16 @@ function handleFrame(frame) {
     }
     case "state":
       if (state.humanTimer) { clearTimeout(state.humanTimer); state.humanTimer = null; }
+      state.etaSeconds = frame.eta_seconds ?? null;
+      if (frame.owner === "agent") { state.offHours = false; state.leaveOffered = false; }
       renderStatus(frame.owner, frame.queue_position ?? null, frame.agent_name ?? null);
       break;
     case "error":
       handleError(frame);
+      break;
+    case "done": // the hub stored a rating or a 留言
+      if (frame.request === "csat") markRated(document, Number(frame.score) || 0);
+      if (frame.request === "leave_message") closeLeaveForm(true);
       break;
     default:
       break; // "pong" and unknown frame types are ignored
@@ -825,6 +942,9 @@ ui.input.addEventListener("keydown", (ev) => {
   }
 });
 ui.send.addEventListener("click", sendMessage);
+ui.leave.addEventListener("click", openLeaveForm);
+ui.leaveCancel.addEventListener("click", () => closeLeaveForm(false));
+ui.leaveForm.addEventListener("submit", submitLeave);
 ui.human.addEventListener("click", requestHuman);
 window.addEventListener("online", reconnectNow);
 document.addEventListener("visibilitychange", () => {

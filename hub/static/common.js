@@ -164,12 +164,6 @@ export function jsonRequest(method, url, body) {
   });
 }
 
-/** Only same-site absolute paths are allowed as redirect targets. */
-export function safeNext(value, fallback) {
-  if (typeof value === "string" && /^\/(?![\/\\])/.test(value)) return value;
-  return fallback;
-}
-
 // The staff pages every staff header links to, in order (班长看板 and page tools are in each page's HTML).
 const STAFF_NAV = [["/agent", "坐席工作台"], ["/kb", "知识库"], ["/tickets", "工单"]];
 
@@ -192,6 +186,17 @@ function renderStaffHeader(pagePath) {
   const brand = el("a", { class: "brand", href: header.dataset.home || pagePath },
     el("span", { class: "brand-mark", "aria-hidden": "true" }, "政"), "政务云客服");
   header.replaceChildren(brand, nav, el("span", { class: "spacer" }), user);
+}
+
+/** The header offers only the pages this role may open (/api/me lists them); 班长看板 is shown when allowed. */
+function hideClosedPages(me) {
+  if (!Array.isArray(me.pages)) return;
+  const open = new Set(me.pages);
+  for (const link of document.querySelectorAll("header.app-header nav a[href^='/']")) {
+    const path = link.getAttribute("href").split(/[?#]/)[0];
+    if (!["/agent", "/kb", "/tickets", "/supervisor"].includes(path)) continue;
+    link.classList.toggle("hidden", !open.has(path));
+  }
 }
 
 /**
@@ -220,6 +225,7 @@ export async function initStaffHeader(pagePath) {
     if (!resp.ok) return null;
     const me = await resp.json();
     if (nameEl) nameEl.textContent = me.display_name || me.username || "";
+    hideClosedPages(me);
     return me;
   } catch (_) {
     return null;

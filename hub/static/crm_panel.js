@@ -171,6 +171,8 @@ function profileForm(conv, c, st, rerender) {
       return;
     }
     Object.assign(c, res.data.citizen || {});
+    // the console shows the new name on the conversation's tab and header (agent/conversations.js)
+    document.dispatchEvent(new CustomEvent("crm:citizen-saved", { detail: c }));
     st.editing = false;
     st.message = "客户资料已保存";
     rerender();

@@ -1,5 +1,6 @@
 // Staff login: POST /api/login with JSON, then go to ?next= (same-origin paths only) or the role's
-// home page; an initial or reset password first goes to 修改密码.
+// home page; an initial or reset password first goes to 修改密码. The heading names the page being
+// opened (坐席工作台, 知识库 …), else it speaks to every role.
 import { jsonRequest } from "/static/common.js";
 import { sameOriginPath } from "/static/next_path.js";
 
@@ -8,6 +9,22 @@ const username = document.getElementById("username");
 const password = document.getElementById("password");
 const submit = document.getElementById("login-submit");
 const errorBox = document.getElementById("login-error");
+
+// ?next= page -> [heading, line under it]
+const FOR_PAGE = {
+  "/agent": ["坐席登录", "请使用工作账号登录坐席工作台"],
+  "/supervisor": ["班长登录", "请使用班长账号登录班长看板"],
+  "/kb": ["知识库登录", "请使用知识库编辑或班长账号登录知识库"],
+  "/tickets": ["工单登录", "请使用坐席或班长账号登录工单"],
+};
+const wanted = FOR_PAGE[(new URLSearchParams(location.search).get("next") || "").split(/[?#]/)[0]];
+if (wanted) {
+  const [title, sub] = wanted;
+  document.getElementById("login-title").textContent = title;
+  document.getElementById("login-sub").textContent = sub;
+  document.getElementById("login-page-name").textContent = title;
+  document.title = `${title} - 政务云客服`;
+}
 
 function showError(text) {
   errorBox.textContent = text;

@@ -3,8 +3,9 @@
 // 接管 (take over, a waiting or a served one). Take-over is deliberate: the hub does not hold it back
 // by the supervisor's own capacity; the page shows their load and says so before and after.
 // What is watched lives in the hub (Redis): a reconnect to any worker resumes it.
-import { keepStaffSocket, staffSocketState, showToast, sendJson, el, formatTime, initStaffHeader, toMillis } from "/static/common.js";
+import { keepStaffSocket, staffSocketState, showToast, sendJson, el, formatTime, initStaffHeader, toMillis, channelLabel } from "/static/common.js";
 import { messageBody } from "/static/attachments.js";
+import { startToday } from "/static/board_today.js";
 
 const REFRESH_MS = 5000;        // the hub pushes the board on every change; waits still grow between changes
 const CONFIRM_MS = 4000;        // 接管 asks for a second click within this time
@@ -78,7 +79,9 @@ function tsOf(value) {
 
 function renderBoard(frame) {
   state.board = frame;
+  state.details = frame.details && typeof frame.details === "object" ? frame.details : {};
   renderQueues(Array.isArray(frame.queues) ? frame.queues : []);
+  setWaitingNow(Array.isArray(frame.waiting) ? frame.waiting.length : 0);
   renderAgents(Array.isArray(frame.agents) ? frame.agents : []);
   renderWaiting(Array.isArray(frame.waiting) ? frame.waiting : []);
   renderMyLoad();
@@ -118,6 +121,7 @@ function renderWaiting(items) {
     rows.delete(cid);
     if (!tr) tr = buildWaitingRow(cid);
     tr.dataset.group = w.group || "";
+    fillWho(tr.querySelector(".who"), cid);
     tr.querySelector(".w-group").textContent = w.group || "";
     const wait = tr.querySelector(".w-wait");
     wait.textContent = duration(w.waiting_seconds);
@@ -148,7 +152,7 @@ function takeoverButton(cid, testId, title) {
 function buildWaitingRow(cid) {
   const takeover = takeoverButton(cid, "takeover-waiting-btn", "不等坐席接入，由我直接服务该市民");
   return el("tr", { class: "w-row", "data-testid": "waiting-row", dataset: { conversationId: cid } },
-    el("td", {}, el("span", { class: "a-conv-id", title: cid, text: `会话 ${shortId(cid)}` })),
+    el("td", { class: "w-who" }, whoNode(cid)),
     el("td", { class: "w-group" }),
     el("td", { class: "num w-wait" }),
     el("td", {}, el("div", { class: "w-actions" },
@@ -226,6 +230,7 @@ function fillAgentRow(tr, a) {
     if (!li) li = buildConvItem(cid);
     items.delete(cid);
     li.dataset.agentName = a.display_name || a.username || "";
+    fillWho(li.querySelector(".who"), cid);
     li.classList.toggle("is-watched", !!state.watching && state.watching.id === cid);
     li.querySelector(".watch-btn").textContent = state.watching && state.watching.id === cid ? "监听中" : "监听";
     li.querySelector(".takeover-btn").disabled = !!me && a.username === me.username;
@@ -244,7 +249,7 @@ let me = null; // {username} from /api/me
 function buildConvItem(cid) {
   const takeover = takeoverButton(cid, "takeover-btn", "把该会话转到我的坐席工作台");
   return el("li", { class: "a-conv", "data-testid": "board-conv", dataset: { conversationId: cid } },
-    el("span", { class: "a-conv-id", title: cid, text: `会话 ${shortId(cid)}` }),
+    whoNode(cid),
     el("button", {
       class: "btn btn-sm watch-btn",
       type: "button",
@@ -252,6 +257,22 @@ function buildConvItem(cid) {
       onclick: () => watch(cid),
     }, "监听"),
     takeover);
+}
+
+/** Who a conversation is about (the board's details: citizen, channel, last line), not its id. */
+function whoNode(cid) {
+  return el("span", { class: "who", "data-testid": "board-who", title: cid },
+    el("span", { class: "tag who-channel" }), el("span", { class: "who-name" }), el("span", { class: "who-last muted" }));
+}
+
+function fillWho(node, cid) {
+  if (!node) return;
+  const d = (state.details || {})[cid];
+  node.querySelector(".who-channel").textContent = d ? channelLabel(d.channel) : "";
+  node.querySelector(".who-channel").classList.toggle("hidden", !d);
+  node.querySelector(".who-name").textContent = d ? d.citizen_name : `会话 ${shortId(cid)}`;
+  node.querySelector(".who-last").textContent = d && d.last_text ? `“${d.last_text}”` : "";
+  node.querySelector(".who-last").title = d ? d.last_text : "";
 }
 
 function refreshConvButtons() {
@@ -368,7 +389,8 @@ function checkWatchedStillServed() {
 function renderWatchTitle() {
   const w = state.watching;
   if (!w) { ui.watchTitle.textContent = ""; return; }
-  const parts = [w.name || `会话 ${shortId(w.id)}`];
+  const d = (state.details || {})[w.id];
+  const parts = [w.name || (d ? `${d.citizen_name}（${channelLabel(d.channel)}）` : `会话 ${shortId(w.id)}`)];
   if (w.agent) parts.push(`坐席 ${w.agent}`);
   else if (!w.ended && w.served === false) parts.push("排队中");
   if (w.group) parts.push(`${w.group}技能组`);
@@ -515,4 +537,5 @@ initStaffHeader("/supervisor").then((user) => {
   if (user) me = { username: user.username };
   renderMyLoad();
 });
+const setWaitingNow = startToday($("board-today"));
 connect();

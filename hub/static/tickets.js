@@ -3,6 +3,7 @@
 // and for supervisors: 客户资料 import/export and merge proposals. API: hub/routes/crm.py.
 import { el, formatDateTime, initStaffHeader, showToast } from "/static/common.js";
 import { api, formatDue, TICKET_STATUS, localInputValue, isoFromLocalInput } from "/static/crm_common.js";
+import { callbackPhone, openNewTicket } from "/static/ticket_new.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -70,7 +71,8 @@ function renderDetail(data) {
     el("dt", null, "工单号"), el("dd", { text: `#${t.id}（${t.source === "message" ? "市民留言" : "坐席创建"}）` }),
     el("dt", null, "标题"), el("dd", { text: t.title }),
     el("dt", null, "内容"), el("dd", { text: t.body }),
-    el("dt", null, "客户"), el("dd", { text: `${c.name || "未填姓名"}（#${t.citizen_id}）${c.phone ? ` ${c.phone}` : ""}` }),
+    el("dt", null, "客户"), el("dd", { text: `${c.name || "未填姓名"}（#${t.citizen_id}）${c.phone ? ` ${c.phone}` : ""}` },
+      c.masked && c.phone ? callbackPhone(t, state.me) : null),
     el("dt", null, "创建时间"), el("dd", { text: formatDateTime(t.created_at) }),
     el("dt", null, "首次响应"), el("dd", { text: t.first_response_at ? formatDateTime(t.first_response_at) : `未响应（时限 ${formatDateTime(t.response_due_at)}）` }),
     el("dt", null, "剩余时间"), el("dd", { class: t.overdue ? "crm-error" : "", "data-testid": "detail-due", text: t.overdue ? `${formatDue(t.seconds_to_deadline)}（${t.overdue_reason}）` : formatDue(t.seconds_to_deadline) }));
@@ -216,6 +218,11 @@ async function init() {
   }
   for (const node of [ui.status, ui.assignee, ui.overdue]) node.addEventListener("change", loadList);
   $("ticket-refresh").addEventListener("click", loadList);
+  $("ticket-new").addEventListener("click", () => openNewTicket(ui.detail, state.groups, async (ticket) => {
+    showToast(ui.toast, `已创建工单 #${ticket.id}`);
+    await loadList();
+    openTicket(ticket.id);
+  }));
   await loadList();
   const fromHash = Number(location.hash.slice(1));
   if (fromHash) openTicket(fromHash);

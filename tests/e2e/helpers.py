@@ -14,6 +14,12 @@ from playwright.async_api import Locator, Page, expect
 LIVE_PAGES = ("/agent", "/supervisor")  # the staff pages with a connection dot (#conn-dot)
 
 
+async def wide(page: Page) -> Page:
+    """A desk's screen, 1440×900 (the size pages are checked at)."""
+    await page.set_viewport_size({"width": 1440, "height": 900})
+    return page
+
+
 async def shot(page: Page, directory: Path, name: str, *, full_page: bool = True) -> None:
     await page.screenshot(path=str(directory / f"{name}.png"), full_page=full_page)
 

@@ -264,7 +264,8 @@ async def test_the_kb_list_shows_the_demo_entries_and_search_narrows_them(
     await shot(page, screenshots, "kb-list")
 
     # search narrows the list to the entries that mention the term (the box promises 标准问题、相似问法或答案)
-    await expect(page.locator("#kb-search")).to_have_attribute("placeholder", "搜索标准问题、相似问法或答案")
+    box = page.locator("#kb-search")
+    await expect(box).to_have_attribute("placeholder", "搜索全部知识分类的标准问题、相似问法或答案")
     assert not any("护照" in e["branch"] for e in KB.values())
     await page.locator("#kb-search").fill("护照")
     expected = sorted(

@@ -1,0 +1,45 @@
+"""The console's KB search box (智能推荐 → 搜索知识库): `GET /api/handoff/kb_search?q=` answers an agent or
+a supervisor with the live KB entries that best match what they typed (the same ranking the bot and
+智能推荐 use, kb_sync.AnswerService.suggest), each with its short answer to insert."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request, response
+from sanic.response import HTTPResponse
+
+from hub.app import error, services_of
+from hub.auth import StaffUser
+from hub.routes.access import staff_only
+
+bp = Blueprint("assist")
+
+MAX_QUERY = 100
+RESULTS = 5
+MIN_SCORE = 0.02  # below it an entry is noise, as for 智能推荐 (handoff.console.ASSIST_MIN_SCORE)
+
+
+@bp.get("/api/handoff/kb_search")
+@staff_only(("agent", "supervisor"), "无权搜索知识库。")
+async def kb_search(request: Request, user: StaffUser) -> HTTPResponse:
+    query = (request.args.get("q") or "").strip()
+    if not query:
+        return response.json({"items": []})
+    if len(query) > MAX_QUERY:
+        return error(400, f"搜索内容不能超过 {MAX_QUERY} 字。", "too_long")
+    found = await services_of(request).answers.suggest(query, RESULTS)
+    return response.json(
+        {
+            "items": [
+                {
+                    "entry_id": a.entry_id,
+                    "branch": a.branch,
+                    "question": a.question,
+                    "short_answer": a.short_answer,
+                    "answer": a.answer,
+                    "score": round(float(a.score), 3),
+                }
+                for a in found
+                if float(a.score) >= MIN_SCORE
+            ]
+        }
+    )
