@@ -23,6 +23,8 @@ from handoff.service import Handoff, HandoffError
 log = logging.getLogger(__name__)
 
 Ack = Callable[[MessageView], Awaitable[None]]
+# the citizen's answer to the bot's "您是想问：" (set by flow.bot_actions): True when it was one
+TakePick = Callable[[ConversationView, str], Awaitable[bool]]
 
 __all__ = ["Dispatcher", "HandoffError", "fold_replies"]
 
@@ -51,6 +53,7 @@ class Dispatcher:
         self.handoff = Handoff(self, settings, ownership, conversations, citizens)
         self.open_conversations = OpenConversations(ownership.redis, ownership.keys)
         self.leases = AnswerLeases(ownership.redis, ownership.keys)
+        self.take_pick: TakePick | None = None
 
     def register_channel(self, channel: OutputChannel) -> None:
         self.channels[channel.name] = channel
@@ -118,6 +121,9 @@ class Dispatcher:
             state = await self.ownership.state(conversation.id)
         await self._publish_message(conversation, message, state.agent_id)
         if state.owner == Owner.AGENT:
+            return
+        if state.owner == Owner.BOT and self.take_pick is not None and bot_understands(inbound) \
+                and await self.take_pick(conversation, inbound.text):
             return
         if state.owner == Owner.BOT:
             # keywords, anger words and flagged citizens hand off before the bot is asked
