@@ -33,6 +33,8 @@ from handoff import (
 log = logging.getLogger(__name__)
 
 Ack = Callable[[MessageView], Awaitable[None]]
+# the citizen's answer to the bot's "您是想问：" (set by flow.bot_actions): True when it was one
+TakePick = Callable[[ConversationView, str], Awaitable[bool]]
 
 __all__ = ["Dispatcher", "HandoffError", "fold_replies"]
 
@@ -62,6 +64,7 @@ class Dispatcher:
         self.open_conversations = OpenConversations(ownership.redis, ownership.keys)
         self.leases = AnswerLeases(ownership.redis, ownership.keys)
         self.ratings = RatingReplies(ownership.redis, ownership.keys)
+        self.take_pick: TakePick | None = None
 
     def register_channel(self, channel: OutputChannel) -> None:
         self.channels[channel.name] = channel
@@ -129,6 +132,9 @@ class Dispatcher:
             state = await self.ownership.state(conversation.id)
         await self._publish_message(conversation, message, state.agent_id)
         if state.owner == Owner.AGENT:
+            return
+        if state.owner == Owner.BOT and self.take_pick is not None and bot_understands(inbound) \
+                and await self.take_pick(conversation, inbound.text):
             return
         if state.owner == Owner.BOT:
             # the reply to the 满意度评价 prompt is a rating, not a question (flow.rating_reply)

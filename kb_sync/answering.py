@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from core.models.base import as_utc
 from core.redis_client import Keys
 from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, Hit, KbDoc
+from kb_sync.retrieval.answerable import CLARIFY_MIN, CLOSE_CALL, Answerability, EntryText
 from kb_sync.sanitize import plain_text
 from kb_sync.store import EntryView, KbStore
 
@@ -37,8 +38,12 @@ class KbAnswer:
 
 @dataclass(frozen=True)
 class AnswerOutcome:
-    answer: KbAnswer | None  # None: declined
+    """Answer with ``answer``; else ask back with ``clarify`` (2-3 entries) when it is not empty;
+    else decline. ``candidates`` are the ranked entries whatever their confidence."""
+
+    answer: KbAnswer | None  # None: not answered directly
     candidates: list[Hit]
+    clarify: list[KbAnswer] = field(default_factory=list)
 
 
 def to_doc(entry: EntryView) -> KbDoc:
@@ -58,20 +63,35 @@ class AnswerIndex:
     engine: AnswerEngine
     entries: dict[str, EntryView]
     expires_at: datetime | None
+    answerable: Answerability
+    position: dict[str, int]  # entry id -> index in ``answerable``
 
     @classmethod
     def build(cls, published: Sequence[EntryView], embedder: Embedder, now: datetime) -> AnswerIndex:
         live = [e for e in published if e.is_live(now)]
         engine = AnswerEngine.build([to_doc(e) for e in live], embedder)
-        return cls(engine, {e.id: e for e in live}, next_boundary(published, now))
+        answerable = Answerability(
+            [EntryText((e.question, *e.similar), e.branch, plain_text(e.answer)) for e in live])
+        return cls(engine, {e.id: e for e in live}, next_boundary(published, now), answerable,
+                   {e.id: i for i, e in enumerate(live)})
 
-    def answer(self, text: str, threshold: float) -> AnswerOutcome:
-        """The one decision both the bot and `kb_sync.evaluate` make."""
-        decision = self.engine.decide(text, threshold=threshold)
-        hit = decision.hit
-        if hit is None or hit.entry_id not in self.entries:
-            return AnswerOutcome(None, decision.candidates)
-        return AnswerOutcome(self._as_answer(self.entries[hit.entry_id], hit.score), decision.candidates)
+    def answer(self, text: str, threshold: float, clarify_min: float = CLARIFY_MIN) -> AnswerOutcome:
+        """The one decision the bot, the editor's preview and `kb_sync.evaluate` make.
+
+        Answer when the best entry is confident and really answers (the aspect asked is in its
+        answer, the object named is its own); else offer the entries that could be meant
+        (confidence at least ``clarify_min``, nothing asked that they lack); else decline.
+        """
+        candidates = [h for h in self.engine.rank(text, k=5) if h.entry_id in self.entries]
+        fits = [self.answerable.fit(text, self.position[h.entry_id]) for h in candidates]
+        # a close call (another entry that fits is nearly as sure) is asked back, not answered
+        rival = max((h.score for h, f in zip(candidates[1:], fits[1:], strict=True) if f.soft), default=0.0)
+        if candidates and candidates[0].score >= threshold and fits[0].ok and rival < candidates[0].score - CLOSE_CALL:
+            top = candidates[0]
+            return AnswerOutcome(self._as_answer(self.entries[top.entry_id], top.score), candidates)
+        options = [self._as_answer(self.entries[h.entry_id], h.score)
+                   for h, f in zip(candidates, fits, strict=True) if f.soft and h.score >= clarify_min][:3]
+        return AnswerOutcome(None, candidates, options)
 
     def suggest(self, text: str, k: int = 3) -> list[KbAnswer]:
         """The k best live entries for a text whatever their confidence (agent assist)."""
@@ -131,7 +151,15 @@ class AnswerService:
         await self.current()
 
     async def answer(self, text: str) -> AnswerOutcome:
-        return (await self.current()).answer(text, self.threshold)
+        """Off the event loop: embedding the question and ranking take ~15 ms."""
+        index = await self.current()
+        return await asyncio.to_thread(index.answer, text, self.threshold)
+
+    async def entry(self, entry_id: str) -> KbAnswer | None:
+        """A live entry as an answer (the citizen picked it from a clarification)."""
+        index = await self.current()
+        entry = index.entries.get(entry_id)
+        return index._as_answer(entry, 1.0) if entry is not None else None
 
     async def suggest(self, text: str, k: int = 3) -> list[KbAnswer]:
         """Entries an agent may want to insert for a citizen's message, best first."""

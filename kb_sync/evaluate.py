@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import tempfile
@@ -27,7 +28,8 @@ from pathlib import Path
 from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, KbDoc
 from kb_sync.retrieval.embedding import cache_file
 
-Decide = Callable[[str, float], tuple[str | None, str | None]]  # text, threshold -> (best entry, answered entry)
+# text, threshold -> (best entry, answered entry, entries offered as "您是想问")
+Decide = Callable[[str, float], tuple[str | None, str | None, tuple[str, ...]]]
 
 
 def load_kb_jsonl(path: str | Path) -> list[KbDoc]:
@@ -57,9 +59,9 @@ def load_queries(path: str | Path) -> list[dict]:
 
 
 def engine_decide(engine: AnswerEngine) -> Decide:
-    def decide(text: str, threshold: float) -> tuple[str | None, str | None]:
+    def decide(text: str, threshold: float) -> tuple[str | None, str | None, tuple[str, ...]]:
         d = engine.decide(text, threshold=threshold)
-        return (d.candidates[0].entry_id if d.candidates else None), (d.hit.entry_id if d.hit else None)
+        return (d.candidates[0].entry_id if d.candidates else None), (d.hit.entry_id if d.hit else None), ()
 
     return decide
 
@@ -100,10 +102,10 @@ def load_into_scratch_store(kb_file: Path, embedder: Embedder | None = None) -> 
 
     index = AnswerIndex.build(asyncio.run(load()), embedder or Embedder(), datetime.now(UTC))
 
-    def decide(text: str, threshold: float) -> tuple[str | None, str | None]:
+    def decide(text: str, threshold: float) -> tuple[str | None, str | None, tuple[str, ...]]:
         outcome = index.answer(text, threshold)
         best = outcome.candidates[0].entry_id if outcome.candidates else None
-        return best, (outcome.answer.entry_id if outcome.answer else None)
+        return best, (outcome.answer.entry_id if outcome.answer else None), tuple(a.entry_id for a in outcome.clarify)
 
     return decide
 
@@ -112,11 +114,11 @@ def score(decide: Decide, queries: Iterable[dict], threshold: float, progress: b
     """Ask every query; return the README's figures plus per-kind answer/decline rates."""
     queries = list(queries)
     n = len(queries)
-    with_expected = top1 = answered_right = without = declined_right = wrong = 0
+    with_expected = top1 = answered_right = without = declined_right = wrong = clarified = clarified_right = 0
     by_kind: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     step = max(1, n // 100)
     for i, q in enumerate(queries, 1):
-        best, answered = decide(q["text"], threshold)
+        best, answered, offered = decide(q["text"], threshold)
         expected = q.get("expected")
         kind = by_kind[q.get("kind") or "unknown"]
         kind["n"] += 1
@@ -126,11 +128,17 @@ def score(decide: Decide, queries: Iterable[dict], threshold: float, progress: b
             answered_right += answered == expected
         else:
             without += 1
-            declined_right += answered is None
+            declined_right += answered is None  # asking back is not answering
         if answered is not None and answered != expected:
             wrong += 1
             kind["wrong"] += 1
-        if answered is None:
+        if answered is None and offered:
+            clarified += 1
+            kind["clarified"] += 1
+            if expected is not None and expected in offered:
+                clarified_right += 1
+                kind["clarified_right"] += 1
+        elif answered is None:
             kind["declined"] += 1
         elif answered == expected:
             kind["right"] += 1
@@ -147,10 +155,13 @@ def score(decide: Decide, queries: Iterable[dict], threshold: float, progress: b
         "answered_right": frac(answered_right, with_expected),
         "declined_right": frac(declined_right, without),
         "wrong": frac(wrong, n),
+        "clarified": frac(clarified, n),
+        "clarified_right": frac(clarified_right, with_expected),
         "queries": n,
     }
     result["by_kind"] = {
-        k: {m: frac(v[m], v["n"]) for m in ("right", "declined", "wrong")} | {"n": v["n"]}
+        k: {m: frac(v[m], v["n"]) for m in ("right", "declined", "clarified", "clarified_right", "wrong")}
+        | {"n": v["n"]}
         for k, v in sorted(by_kind.items())
     }
     return result
@@ -165,14 +176,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     embedder = cached_embedder(not args.no_cache)
-    decide = load_into_scratch_store(args.dir / "kb.jsonl", embedder)
+    decide = functools.lru_cache(maxsize=None)(load_into_scratch_store(args.dir / "kb.jsonl", embedder))
     print(f"loaded {args.dir / 'kb.jsonl'} into a scratch store in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    result = score(decide, load_queries(args.dir / "queries.jsonl"), args.threshold)
+    queries = load_queries(args.dir / "queries.jsonl")
+    result = score(decide, queries, args.threshold)
+    halves = sorted({str(q["half"]) for q in queries if q.get("half")})
+    half_results = {h: score(decide, [q for q in queries if q.get("half") == h], args.threshold, progress=False)
+                    for h in halves}
     if not args.no_cache:
         save_embedder(embedder)
     by_kind = result.pop("by_kind")
     for kind, figs in by_kind.items():
         print(json.dumps({"kind": kind, **figs}, ensure_ascii=False))
+    for half, figs in half_results.items():  # a set split in two (tune on one, check the other)
+        figs.pop("by_kind")
+        print(json.dumps({"half": half, **figs}, ensure_ascii=False))
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

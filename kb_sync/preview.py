@@ -1,16 +1,18 @@
 """Preview before publishing: replay recent citizen questions against the KB with a draft published.
 
-Two scratch engines are built with ``AnswerEngine.build`` over one module-level
-``Embedder`` (texts already seen are not embedded again): "before" over the live
-published entries, "after" with the draft added (or replacing the entry it edits).
-Every distinct citizen question of the last N days is decided by both; the ones whose
-answer would change are listed, before → after.
+"Before" is the live bot's own index (``AnswerService.current``) when the caller passes the
+service, so the preview and the live bot make one decision (``AnswerIndex.answer``: answer,
+"您是想问" or decline); "after" is built over one module-level ``Embedder`` (texts already seen
+are not embedded again) with the draft added (or replacing the entry it edits). Every distinct
+citizen question of the last N days is decided by both; the ones whose outcome would change are
+listed, before → after, and those the bot's intent model would take from the KB are flagged.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,8 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import Message
-from kb_sync.retrieval import DEFAULT_THRESHOLD, AnswerEngine, Embedder, Hit, KbDoc
+from kb_sync.answering import AnswerIndex, AnswerOutcome, AnswerService, KbAnswer
+from kb_sync.retrieval import DEFAULT_THRESHOLD, Embedder, KbDoc
 from kb_sync.store import EntryView, KbStore, clean_entry
+
+Classify = Callable[[str], Awaitable[tuple[str | None, float]]]  # text -> (intent, confidence)
 
 EMBEDDER = Embedder()
 DRAFT_ID = "__draft__"
@@ -70,39 +75,51 @@ def draft_from_view(entry: EntryView) -> DraftDoc:
                     entry.valid_from, entry.valid_to)
 
 
-def _hit_json(hit: Hit | None, names: dict[str, str]) -> dict[str, Any] | None:
-    if hit is None:
+def _hit_json(found: KbAnswer | None) -> dict[str, Any] | None:
+    if found is None:
         return None
-    return {"entry_id": hit.entry_id, "question": names.get(hit.entry_id, ""), "score": round(hit.score, 4),
-            "matched": hit.matched_text}
+    return {"entry_id": found.entry_id, "question": found.question, "score": round(found.score, 4)}
+
+
+def _decision(outcome: AnswerOutcome) -> tuple[str, dict[str, Any] | None, list[str]]:
+    """(answer | clarify | decline, the entry answered, the entries offered)."""
+    if outcome.answer is not None:
+        return "answer", _hit_json(outcome.answer), []
+    if outcome.clarify:
+        return "clarify", None, [a.question for a in outcome.clarify]
+    return "decline", None, []
+
+
+def as_entry(draft: DraftDoc, stored: EntryView | None, now: datetime) -> EntryView:
+    return EntryView(draft.entry_id, draft.branch, draft.question, list(draft.similar), draft.answer,
+                     list(draft.keywords), "published", draft.valid_from, draft.valid_to, now,
+                     short_answer=stored.short_answer if stored else "")
 
 
 def replay(
-    published: list[EntryView], draft: DraftDoc, questions: Counter[str], threshold: float, now: datetime
+    published: list[EntryView], draft: DraftDoc, questions: Counter[str], threshold: float, now: datetime,
+    before: AnswerIndex | None = None,
 ) -> dict[str, Any]:
-    live = [e for e in published if e.is_live(now)]
-    before_docs = [KbDoc(e.id, e.branch, e.question, tuple(e.similar), tuple(e.keywords)) for e in live]
-    after_docs = [d for d in before_docs if d.entry_id != draft.entry_id]
-    if draft.live(now):
-        after_docs.append(draft.doc())
+    """Every question decided the way the live bot decides (``AnswerIndex.answer``), before and after."""
+    stored = next((e for e in published if e.id == draft.entry_id), None)
     texts = list(questions)
-    EMBEDDER.embed(texts)  # one batched pass fills the cache for both engines
-    before = AnswerEngine.build(before_docs, EMBEDDER)
-    after = AnswerEngine.build(after_docs, EMBEDDER)
-    names = {e.id: e.question for e in live}
-    names[draft.entry_id] = draft.question
-    old_answer = {e.id: e.answer for e in live}
+    EMBEDDER.embed(texts)  # one batched pass fills the cache for both indexes
+    if before is None:
+        before = AnswerIndex.build(published, EMBEDDER, now)
+    after_entries = [e for e in published if e.id != draft.entry_id] + [as_entry(draft, stored, now)]
+    after = AnswerIndex.build(after_entries, EMBEDDER, now)
     changed = []
     for text in texts:
-        b = before.decide(text, threshold=threshold).hit
-        a = after.decide(text, threshold=threshold).hit
-        b_id, a_id = (b.entry_id if b else None), (a.entry_id if a else None)
+        b_kind, b, b_offer = _decision(before.answer(text, threshold))
+        a_kind, a, a_offer = _decision(after.answer(text, threshold))
+        b_id, a_id = (b or {}).get("entry_id"), (a or {}).get("entry_id")
         same_entry_new_text = (
-            a_id == b_id == draft.entry_id and old_answer.get(draft.entry_id) != draft.answer
+            a_id == b_id == draft.entry_id and (stored.answer if stored else None) != draft.answer
         )
-        if b_id != a_id or same_entry_new_text:
-            changed.append({"question": text, "count": questions[text], "before": _hit_json(b, names),
-                            "after": _hit_json(a, names), "answer_text_changed": same_entry_new_text})
+        if b_id != a_id or b_kind != a_kind or same_entry_new_text:
+            changed.append({"question": text, "count": questions[text], "before": b, "after": a,
+                            "before_kind": b_kind, "after_kind": a_kind, "before_offered": b_offer,
+                            "after_offered": a_offer, "answer_text_changed": same_entry_new_text})
     changed.sort(key=lambda c: -c["count"])
     return {"questions": len(texts), "asked": sum(questions.values()), "changed": changed,
             "draft_live": draft.live(now)}
@@ -110,11 +127,36 @@ def replay(
 
 async def preview_draft(
     store: KbStore, draft: DraftDoc, *, days: int = 30, threshold: float = DEFAULT_THRESHOLD,
-    now: datetime | None = None,
+    now: datetime | None = None, answers: AnswerService | None = None, intents: Classify | None = None,
 ) -> dict[str, Any]:
+    """``answers``: the live bot's service (its index is the "before", so both agree); ``intents``:
+    the bot's intent model, to show where an intent would take a question from the KB (#13.25)."""
     now = now or datetime.now(UTC)
     published = await store.published()
     questions = await recent_questions(store.sessions, days, now)
-    result = await asyncio.to_thread(replay, published, draft, questions, threshold, now)
+    before = await answers.current() if answers is not None else None
+    if before is not None:
+        threshold = answers.threshold if answers is not None else threshold
+    result = await asyncio.to_thread(replay, published, draft, questions, threshold, now, before)
+    if intents is not None:
+        await mark_intents(result["changed"], intents)
     result["days"] = days
     return result
+
+
+# intents that take a question away from the KB when sure (see flow.bot_actions)
+HANDOFF_INTENTS = frozenset({"request_human", "complaint"})
+SURE_INTENT = 0.9
+
+
+async def mark_intents(changed: list[dict[str, Any]], intents: Classify) -> None:
+    """Flag the questions the draft would answer that the bot's intent model sends elsewhere."""
+    for row in changed:
+        if row["after_kind"] == "decline":
+            continue
+        try:
+            intent, confidence = await intents(row["question"])
+        except Exception:  # the preview still shows the KB's side when Rasa is away
+            return
+        if intent in HANDOFF_INTENTS and confidence >= SURE_INTENT or intent == "out_of_scope":
+            row["intent_takes_over"] = {"intent": intent, "confidence": round(confidence, 4)}

@@ -274,3 +274,6 @@ class CannedResponse(Base):
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+from core.models import bot as _bot  # noqa: E402,F401  (the bot's tables: ClarifyPick)
+from core.models.bot import ClarifyPick  # noqa: E402,F401

@@ -468,7 +468,14 @@ async def preview(request: Request, user: StaffUser) -> HTTPResponse:
         draft = draft_from_view(stored)
     else:
         raise KbError(400, "请提供要预览的知识条目。", "bad_field")
-    result = await preview_draft(kb, draft, days=_days(body.get("days")), threshold=threshold(request))
+    rasa = services(request).rasa
+
+    async def intent_of(text: str) -> tuple[str | None, float]:
+        parsed = await rasa.parse(text)
+        return parsed.intent, parsed.confidence
+
+    result = await preview_draft(kb, draft, days=_days(body.get("days")), threshold=threshold(request),
+                                 answers=services(request).answers, intents=intent_of)
     return response.json(result)
 
 

@@ -25,6 +25,10 @@ HELD_OUT = [
 ]
 
 
+# A citizen rating the service (#13.1): praise is thanks, never a complaint that queues them.
+PRAISE_HELD_OUT = ["5分，服务很好", "非常满意，辛苦你们了", "服务特别好，满意", "4"]
+
+
 def _nlu_examples() -> set[str]:
     from pathlib import Path
 
@@ -33,7 +37,7 @@ def _nlu_examples() -> set[str]:
 
 
 def test_held_out_phrasings_are_really_held_out() -> None:
-    leaked = {text for text, _ in HELD_OUT} & _nlu_examples()
+    leaked = ({text for text, _ in HELD_OUT} | set(PRAISE_HELD_OUT)) & _nlu_examples()
     assert not leaked, f"test phrasings copied into nlu.yml: {leaked}"
 
 
@@ -43,6 +47,15 @@ async def test_model_classifies_held_out_phrasing(rasa_server: str, text: str, i
         result = await client.parse(text)
     assert result.intent == intent, f"{text!r}: {result.intent} {result.confidence:.2f} {result.ranking[:3]}"
     assert result.confidence >= 0.5
+
+
+@pytest.mark.parametrize("text", PRAISE_HELD_OUT)
+async def test_praise_is_not_a_complaint(rasa_server: str, text: str) -> None:
+    async with RasaClient(rasa_server) as client:
+        result = await client.parse(text)
+    assert result.intent not in ("complaint", "request_human"), f"{text!r}: {result.intent} {result.ranking[:3]}"
+    if not text.isdigit():
+        assert result.intent == "thanks", f"{text!r}: {result.intent} {result.ranking[:3]}"
 
 
 async def test_greeting_over_rest_channel_uses_chinese_response(rasa_server: str) -> None:

@@ -150,3 +150,41 @@ async def test_a_citizen_rates_the_agent_after_close_and_leaves_a_message(system
         await citizen.send_frame({"type": "leave_message", "text": "请帮我查一下营业执照审批进度，电话13800000000"})
         left = await citizen.next_frame("done")
         assert left["request"] == "leave_message" and left.get("ticket_id")
+
+
+async def test_an_unsure_bot_asks_back_and_answers_the_citizens_pick(system: RunningSystem) -> None:
+    """#18.4: "您是想问：" with the likely entries as quick replies; the pick is answered and kept
+    as a labelled pair for the editors."""
+    from core.models import ClarifyPick
+
+    async with ChatClient(system.hub_url) as citizen:
+        offer = await citizen.ask("养老保险怎么弄")
+        assert offer["sender"] == "bot" and offer["text"].startswith("您是想问")
+        assert "kb_entry_id" not in offer["meta"]
+        buttons = offer["meta"]["buttons"]
+        assert 3 <= len(buttons) <= 4 and buttons[-1]["title"] == "都不是（转人工）"
+        assert all("养老保险" in b["title"] for b in buttons[:-1])
+        chosen = buttons[1]
+        await citizen.send_frame({"type": "message", "text": chosen["payload"], "title": chosen["title"],
+                                  "client_id": "pick-1"})
+        answer = await citizen.reply_from("bot")
+        assert answer["meta"]["kb_entry_id"] == offer["meta"]["clarify"][1]
+        assert answer["meta"]["kb_question"] == chosen["title"]
+        conversation_id = citizen.conversation_id
+
+    engine = make_engine(system.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(ClarifyPick).where(ClarifyPick.conversation_id == conversation_id))).all()
+    finally:
+        await engine.dispose()
+    assert [(r.question, r.picked_entry_id) for r in rows] == [("养老保险怎么弄", offer["meta"]["clarify"][1])]
+
+
+async def test_none_of_these_hands_the_citizen_to_a_person(system: RunningSystem) -> None:
+    async with ChatClient(system.hub_url) as citizen:
+        offer = await citizen.ask("养老保险怎么弄")
+        assert offer["text"].startswith("您是想问")
+        await citizen.say(offer["meta"]["buttons"][-1]["payload"])
+        state = await citizen.next_frame("state", where=lambda f: f["owner"] == "queued")
+        assert state["queue_position"] >= 1
