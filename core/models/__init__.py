@@ -261,3 +261,7 @@ class CannedResponse(Base):
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# per-domain tables (registered on the same metadata)
+from core.models import qa as _qa  # noqa: E402,F401
