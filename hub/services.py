@@ -26,6 +26,7 @@ from handoff import ConversationStore, Ownership, writer_for
 from handoff.console import AgentConsole
 from hub.auth import Accounts
 from kb_sync import AnswerService, KbStore
+from qa import QaCenter
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Services:
     actions: ActionRegistry
     web: WebChannel
     console: AgentConsole
+    qa: QaCenter
 
     async def close(self) -> None:
         """Release everything; a step that does not finish in time is logged and skipped, so that a
@@ -134,9 +136,11 @@ async def build_services(settings: Settings) -> Services:
         state_frames=dispatcher.handoff.state_frames,
     )
     dispatcher.register_channel(web)
+    qa = QaCenter(sessions, settings)  # its scorer loop is started by hub/routes/qa.py
     console = AgentConsole(
         dispatcher, ownership, conversations, screen_pop, dispatcher.handoff.queue_items,
         int(settings.get("handoff.agent_capacity", 5)), suggest=answers.suggest, audit_screen_pop=audit_pop,
+        screen=qa.screen,
     )
     # the console's handler only queues frames (its screen-pops are built in each agent's outbox):
     # first, so an agent's screen-pop never waits for the web channel's state frames
@@ -146,5 +150,5 @@ async def build_services(settings: Settings) -> Services:
     freeze_startup_objects()
     return Services(
         settings, engine, sessions, redis, keys, bus, accounts, conversations, citizens, ownership, kb, answers, rasa,
-        dispatcher, actions, web, console,
+        dispatcher, actions, web, console, qa,
     )

@@ -12,6 +12,7 @@ MODULES: list[str] = [
     "crm",
     "handoff",
     "kb",
+    "qa",
     "telegram",
     "web_widget",
     "wechat",
