@@ -86,7 +86,7 @@ def build_item(
 class Scorer:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], versions: Versions, plan: Plan,
-        timezone: str = "Asia/Shanghai", lookback_days: int = 7, batch: int = 200,
+        timezone: str = "Asia/Shanghai", lookback_days: int = 7, batch: int = 200, grace_seconds: float = 0.0,
     ) -> None:
         self._sessions = sessions
         self._versions = versions
@@ -94,14 +94,18 @@ class Scorer:
         self._zone = ZoneInfo(timezone)
         self._lookback = timedelta(days=lookback_days)
         self._batch = batch
+        # the citizen's 满意度评价 comes right after the close: give it a moment before scoring
+        self._grace = timedelta(seconds=grace_seconds)
 
     async def pending(self, session: AsyncSession) -> list[Conversation]:
         """Closed conversations in the window without an item, oldest close first."""
-        since = utcnow() - self._lookback
+        now = utcnow()
+        since = now - self._lookback
         query = (
             select(Conversation)
             .outerjoin(QaItem, QaItem.conversation_id == Conversation.id)
-            .where(Conversation.closed_at >= since, Conversation.status == "closed", QaItem.id.is_(None))
+            .where(Conversation.closed_at >= since, Conversation.closed_at <= now - self._grace,
+                   Conversation.status == "closed", QaItem.id.is_(None))
             .order_by(Conversation.closed_at)
             .limit(self._batch)
         )
@@ -165,6 +169,7 @@ async def _main(database_url: str, once: bool, interval: float, batch: int) -> N
     scorer = Scorer(
         sessions, Versions(sessions), Plan.from_config(settings.get("qa.sampling")),
         str(settings.get("qa.timezone", "Asia/Shanghai")), int(settings.get("qa.lookback_days", 7)), batch,
+        float(settings.get("qa.csat_grace_seconds", 0)),
     )
     try:
         if once:

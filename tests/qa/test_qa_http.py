@@ -26,6 +26,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelHub]:
         "RASA_URL": "http://127.0.0.1:9",
         "ZWKF_HANDOFF__WORKING_HOURS__ENABLED": "false",
         "ZWKF_QA__SWEEP_SECONDS": "1",
+        "ZWKF_QA__CSAT_GRACE_SECONDS": "2",
     }
     hubs = start_channel_hubs(tmp, env, workers=1, log_name="qa-http")
     try:
@@ -70,6 +71,9 @@ async def serve_one(hub: ChannelHub, replies: list[str]) -> tuple[str, list[dict
                 errors.append(frame)
         await agent.send({"type": "close", "conversation_id": conv, "disposition": "resolved"})
         await agent.next_frame("closed", where=lambda f: f["conversation_id"] == conv)
+        await citizen.send_frame({"type": "csat", "conversation_id": conv, "score": 2, "comment": "一般"})
+        answer = await citizen.next_frame(where=lambda f: f["type"] in ("done", "error"))
+        assert answer["type"] == "done", answer
         return conv, errors
 
 
@@ -111,9 +115,10 @@ async def test_score_inspect_appeal_decide(hub: ChannelHub, clients) -> None:
     # the greeting rule hit points at the agent's first reply, and cost 5 points
     first_reply = next(line for line in item["lines"] if line["sender"] == "agent")
     assert [h["rule_id"] for h in first_reply["hits"]] == ["greeting"]
-    assert item["auto_score"] == 95 and item["sheet"]["version"] == 1
+    assert item["csat"] == 2 and [h["rule_id"] for h in item["hits"] if h.get("message_id") is None] == ["low_csat"]
+    assert item["auto_score"] == 85 and item["sheet"]["version"] == 1
     # an agent cannot inspect; the inspector submits the sheet with a comment on a message
-    scores = {i["key"]: i["weight"] for i in item["sheet"]["items"]} | {"language": 25, "accuracy": 0}
+    scores = {i["key"]: i["weight"] for i in item["sheet"]["items"]} | {"language": 25, "accuracy": 0, "handling": 20}
     refused = await agent.post(f"/api/qa/items/{item['id']}/inspection", json={"scores": scores})
     assert refused.status_code == 403
     bad = await inspector.post(f"/api/qa/items/{item['id']}/inspection", json={"scores": {**scores, "accuracy": 99}})

@@ -45,7 +45,7 @@ async def _seed(sessions, count: int, *, recent: bool = True) -> tuple[list[str]
         await session.flush()
         ids = [await store(session, script(user.id, bad=i % 2 == 0)) for i in range(count)]
         if recent:  # closed just now, inside the scorer's window
-            await session.execute(update(Conversation).values(closed_at=utcnow() - timedelta(seconds=5)))
+            await session.execute(update(Conversation).values(closed_at=utcnow() - timedelta(seconds=30)))
         await session.commit()
         return ids, user.id
 
