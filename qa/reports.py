@@ -24,12 +24,15 @@ BY = ("none", "agent", "group")
 MAX_DAYS = 366
 
 
-def check_range(day_from: str | None, day_to: str | None, period: str, by: str) -> tuple[str, str]:
+def check_range(day_from: str | None, day_to: str | None, period: str, by: str,
+                timezone: str = "Asia/Shanghai") -> tuple[str, str]:
+    """The report's first and last day (default: the last 30 days, in the bureau's time zone)."""
     if period not in PERIODS or by not in BY:
         raise Refusal(400, "统计周期只能是日、周、月；分组只能是全部、坐席或技能组。", "bad_report")
+    today = datetime.now(ZoneInfo(timezone)).date()
     try:
-        first = date.fromisoformat(day_from) if day_from else date.today() - timedelta(days=29)
-        last = date.fromisoformat(day_to) if day_to else date.today()
+        last = date.fromisoformat(day_to) if day_to else today
+        first = date.fromisoformat(day_from) if day_from else last - timedelta(days=29)
     except ValueError as error:
         raise Refusal(400, "日期格式应为 YYYY-MM-DD。", "bad_date") from error
     if first > last or (last - first).days >= MAX_DAYS:
@@ -61,8 +64,8 @@ def _key(by: str) -> Any:
 
 
 async def qa_report(session: AsyncSession, day_from: str | None, day_to: str | None, period: str = "day",
-                    by: str = "none") -> dict[str, Any]:
-    first, last = check_range(day_from, day_to, period, by)
+                    by: str = "none", timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+    first, last = check_range(day_from, day_to, period, by, timezone)
     key = _key(by).label("k")
     rows = (await session.execute(
         select(QaItem.day, key, func.count(QaItem.id), func.sum(QaItem.score),
@@ -108,7 +111,7 @@ def _local(column: Any, dialect: str, zone: ZoneInfo, part: str) -> Any:
 
 async def service_report(session: AsyncSession, day_from: str | None, day_to: str | None, period: str = "day",
                          by: str = "none", timezone: str = "Asia/Shanghai") -> dict[str, Any]:
-    first, last = check_range(day_from, day_to, period, by)
+    first, last = check_range(day_from, day_to, period, by, timezone)
     zone = ZoneInfo(timezone)
     dialect = session.bind.dialect.name  # type: ignore[union-attr]
     start, end = _day_range_utc(first, last, zone)

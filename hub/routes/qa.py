@@ -266,7 +266,7 @@ async def report(request: Request, user: StaffUser, kind: str) -> HTTPResponse:
     period, by = args.get("period", "day"), args.get("by", "none")
     async with center.sessions() as session:
         if kind == "qa":
-            data = await qa_report(session, args.get("from"), args.get("to"), period, by)
+            data = await qa_report(session, args.get("from"), args.get("to"), period, by, center.timezone)
         else:
             data = await service_report(session, args.get("from"), args.get("to"), period, by, center.timezone)
         if args.get("format") != "xlsx":

@@ -10,13 +10,12 @@ const state = { kind: "qa", charts: [] };
 const REASONS = { button: "点击转人工", keyword: "关键词", anger: "市民不满", fallback: "机器人未能解答", kb_entry: "知识条目要求",
   bot_unavailable: "机器人不可用", flagged_citizen: "重点关注市民", intent: "意图", unknown: "未知" };
 
-function day(offset) {
-  const d = new Date(Date.now() + offset * 86400000);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
-}
-
+// empty dates: the server's last 30 days in the bureau's time zone (filled in from its answer)
 function params() {
-  return new URLSearchParams({ from: $("r-from").value, to: $("r-to").value, period: $("r-period").value, by: $("r-by").value });
+  const p = new URLSearchParams({ period: $("r-period").value, by: $("r-by").value });
+  if ($("r-from").value) p.set("from", $("r-from").value);
+  if ($("r-to").value) p.set("to", $("r-to").value);
+  return p;
 }
 
 function chart(title, option, testid) {
@@ -85,6 +84,9 @@ async function load() {
   $("export").href = `/api/qa/reports/${state.kind}?${params()}&format=xlsx`;
   const res = await api("GET", `/api/qa/reports/${state.kind}?${params()}`);
   if (!res.ok) return showToast($("toast"), res.data.reason);
+  $("r-from").value = res.data.from;
+  $("r-to").value = res.data.to;
+  $("export").href = `/api/qa/reports/${state.kind}?${params()}&format=xlsx`;
   (state.kind === "qa" ? drawQa : drawService)(res.data);
   document.body.dataset.loaded = state.kind;
 }
@@ -98,7 +100,5 @@ for (const tab of document.querySelectorAll(".qa-tabs .tab")) {
 }
 $("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
 window.addEventListener("resize", () => state.charts.forEach((c) => c.resize()));
-$("r-from").value = day(-29);
-$("r-to").value = day(0);
 await initStaffHeader("/qa/reports");
 load();
