@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, and_, func, literal, select
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import Text, and_, cast, func, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Refusal
@@ -32,7 +32,9 @@ class Query:
 
 def text_condition(dialect: str, words: list[str]) -> Any:
     if dialect == "postgresql":
-        return func.string_to_array(QaItem.search_text, literal(" ")).op("@>")(array(words, type_=Text))
+        # the same expression as the index (ix_qa_items_search): string_to_array(search_text, ' ')
+        terms_of_item = func.string_to_array(QaItem.search_text, literal_column("' '"), type_=ARRAY(Text))
+        return terms_of_item.op("@>")(cast(array(words), ARRAY(Text)))
     padded = literal(" ") + QaItem.search_text + literal(" ")
     return and_(*(padded.like(f"% {word} %") for word in words))
 
