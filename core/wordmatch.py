@@ -14,7 +14,11 @@ import ahocorasick
 
 
 def normalise(text: str) -> str:
-    """NFKC + casefold, one character for one character where possible (positions stay usable)."""
+    """NFKC + casefold, one character for one character (positions stay usable): the whole text at
+    once when that keeps its length (nearly always), else character by character."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if len(folded) == len(text):
+        return folded
     return "".join(_fold(ch) for ch in text)
 
 
@@ -44,7 +48,7 @@ class WordMatcher:
             entry = self._automaton.get(key, None)
             tags = entry[1] if entry else ()
             if tag not in tags:
-                self._automaton.add_word(key, (word.strip(), (*tags, tag)))
+                self._automaton.add_word(key, (word.strip(), (*tags, tag), len(key)))
                 self.size += 0 if entry else 1
         if self.size:
             self._automaton.make_automaton()
@@ -54,9 +58,9 @@ class WordMatcher:
             return []
         wanted = set(tags) if tags is not None else None
         hits: list[WordHit] = []
-        for end, (word, word_tags) in self._automaton.iter(normalise(text)):
+        for end, (word, word_tags, length) in self._automaton.iter(normalise(text)):
             for tag in word_tags:
                 if wanted is None or tag in wanted:
-                    hits.append(WordHit(word, tag, end - len(normalise(word)) + 1, end + 1))
+                    hits.append(WordHit(word, tag, end - length + 1, end + 1))
         hits.sort(key=lambda hit: (hit.start, hit.end))
         return hits

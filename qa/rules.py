@@ -14,6 +14,7 @@ A rule is a plain dict (edited on the page, stored as one version of the rule se
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -213,9 +214,14 @@ def _hit(rule: dict[str, Any], **kwargs: Any) -> Hit:
     return Hit(rule["id"], rule["name"], rule["kind"], rule["deduct"], **kwargs)
 
 
+@functools.lru_cache(maxsize=4096)
+def _folded(phrase: str) -> str:
+    return normalise(phrase)
+
+
 def _contains_any(text: str, phrases: list[str]) -> bool:
     folded = normalise(text)
-    return any(normalise(phrase) in folded for phrase in phrases)
+    return any(_folded(phrase) in folded for phrase in phrases)
 
 
 def _required_phrase(rule: dict[str, Any], transcript: Transcript) -> list[Hit]:

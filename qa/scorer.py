@@ -28,7 +28,7 @@ from qa.rules import CompiledRules
 from qa.sampling import Plan, assign, reason_for
 from qa.search_terms import terms
 from qa.sheets import auto_scores
-from qa.transcript import Transcript, load_transcript
+from qa.transcript import Transcript, load_transcripts
 from qa.versions import Versions
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class Scorer:
         self._zone = ZoneInfo(timezone)
         self._lookback = timedelta(days=lookback_days)
         self._batch = batch
+        self._chunk = 20  # conversations per transaction (a killed worker redoes at most these)
         # the citizen's 满意度评价 comes right after the close: give it a moment before scoring
         self._grace = timedelta(seconds=grace_seconds)
 
@@ -111,28 +112,50 @@ class Scorer:
         )
         return list((await session.execute(query)).scalars())
 
-    async def score_one(self, conversation: Conversation) -> QaItem | None:
-        """Score and store one conversation's item (with its task when sampled), all or nothing.
-        None when another scorer stored it first."""
+    async def score(self, conversations: list[Conversation]) -> int:
+        """Score and store these conversations' items (with their tasks when sampled) in one
+        transaction: all or nothing. If another scorer stored one of them meanwhile, the chunk is
+        redone one by one. Returns how many items this call stored."""
+        if not conversations:
+            return 0
+        try:
+            return await self._store(conversations)
+        except IntegrityError:
+            if len(conversations) == 1:
+                return 0
+        made = 0
+        for conversation in conversations:
+            try:
+                made += await self._store([conversation])
+            except IntegrityError:
+                pass
+        return made
+
+    async def _store(self, conversations: list[Conversation]) -> int:
         async with self._sessions() as session:
             rules = await self._versions.compiled(session)
             sheet = await self._versions.latest_sheet(session)
-            transcript = await load_transcript(session, conversation)
-            item = build_item(transcript, rules, sheet.version, sheet.items, sheet.pass_mark, self._zone)
-            session.add(item)
+            items = [
+                build_item(t, rules, sheet.version, sheet.items, sheet.pass_mark, self._zone)
+                for t in await load_transcripts(session, conversations)
+            ]
+            session.add_all(items)
             try:
                 await session.flush()
-                reason = reason_for(self._plan, item.conversation_id, item.passed, item.complaint, item.csat)
-                if reason is not None:
-                    await assign(session, [(item, reason)], self._plan)
+                sampled = []
+                for item in items:
+                    reason = reason_for(self._plan, item.conversation_id, item.passed, item.complaint, item.csat)
+                    if reason is not None:
+                        sampled.append((item, reason))
+                await assign(session, sampled, self._plan)
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
-                return None
-            return item
+                raise
+            return len(items)
 
     async def sweep(self) -> int:
-        """Score everything pending (batch by batch); returns how many items this call stored."""
+        """Score everything pending, a chunk per transaction; returns how many items this call stored."""
         stored = 0
         while True:
             async with self._sessions() as session:
@@ -140,9 +163,8 @@ class Scorer:
             if not batch:
                 return stored
             made = 0
-            for conversation in batch:
-                if await self.score_one(conversation) is not None:
-                    made += 1
+            for start in range(0, len(batch), self._chunk):
+                made += await self.score(batch[start:start + self._chunk])
             stored += made
             if made == 0:  # all taken by another scorer meanwhile: let the next tick look again
                 return stored

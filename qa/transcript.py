@@ -153,39 +153,46 @@ class Transcript:
         return sum(1 for e in self.events if e.kind in ("transfer", "transfer_to_group"))
 
 
+def _line(row: Message) -> Line:
+    meta = row.meta or {}
+    whisper = bool(meta.get("whisper"))
+    note = bool(meta.get("note")) or (bool(meta.get("internal")) and not whisper)
+    return Line(row.id, row.sender, row.sender_name, row.text, _utc(row.created_at), note=note, whisper=whisper)
+
+
+async def load_transcripts(session: AsyncSession, conversations: list[Conversation]) -> list[Transcript]:
+    """Several closed conversations with their lines, events, CSAT and tickets: four queries in all."""
+    ids = [c.id for c in conversations]
+    lines: dict[str, list[Line]] = {i: [] for i in ids}
+    for row in (await session.execute(
+        select(Message).where(Message.conversation_id.in_(ids)).order_by(Message.conversation_id, Message.id)
+    )).scalars():
+        lines[row.conversation_id].append(_line(row))
+    events: dict[str, list[Event]] = {i: [] for i in ids}
+    for row in (await session.execute(
+        select(ConversationEvent).where(ConversationEvent.conversation_id.in_(ids))
+        .order_by(ConversationEvent.conversation_id, ConversationEvent.id)
+    )).scalars():
+        events[row.conversation_id].append(Event(row.kind, row.actor, dict(row.data or {}), _utc(row.created_at)))
+    csat = dict((await session.execute(
+        select(CsatRating.conversation_id, CsatRating.score).where(CsatRating.conversation_id.in_(ids))
+    )).all())
+    tickets: dict[str, set[int]] = {i: set() for i in ids}
+    for conversation_id, ticket_id in await session.execute(
+        select(Ticket.conversation_id, Ticket.id).where(Ticket.conversation_id.in_(ids))
+    ):
+        tickets[conversation_id].add(int(ticket_id))
+    out = []
+    for c in conversations:
+        for e in events[c.id]:
+            if e.kind == "ticket_created" and str(e.data.get("ticket_id", "")).isdigit():
+                tickets[c.id].add(int(e.data["ticket_id"]))
+        out.append(Transcript(
+            c.id, c.channel, c.citizen_id, c.group, _utc(c.started_at), _utc(c.closed_at or c.started_at),
+            c.disposition, lines[c.id], events[c.id], csat.get(c.id), sorted(tickets[c.id]),
+        ))
+    return out
+
+
 async def load_transcript(session: AsyncSession, conversation: Conversation) -> Transcript:
-    lines = [
-        Line(
-            row.id, row.sender, row.sender_name, row.text, _utc(row.created_at),
-            note=bool((row.meta or {}).get("note")) or (bool((row.meta or {}).get("internal"))
-                                                         and not (row.meta or {}).get("whisper")),
-            whisper=bool((row.meta or {}).get("whisper")),
-        )
-        for row in (
-            await session.execute(
-                select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id)
-            )
-        ).scalars()
-    ]
-    events = [
-        Event(row.kind, row.actor, dict(row.data or {}), _utc(row.created_at))
-        for row in (
-            await session.execute(
-                select(ConversationEvent)
-                .where(ConversationEvent.conversation_id == conversation.id)
-                .order_by(ConversationEvent.id)
-            )
-        ).scalars()
-    ]
-    csat = (
-        await session.execute(select(CsatRating.score).where(CsatRating.conversation_id == conversation.id))
-    ).scalar_one_or_none()
-    tickets = list(
-        (await session.execute(select(Ticket.id).where(Ticket.conversation_id == conversation.id))).scalars()
-    )
-    tickets += [int(e.data["ticket_id"]) for e in events if e.kind == "ticket_created" and e.data.get("ticket_id")]
-    return Transcript(
-        conversation.id, conversation.channel, conversation.citizen_id, conversation.group,
-        _utc(conversation.started_at), _utc(conversation.closed_at or conversation.started_at),
-        conversation.disposition, lines, events, csat, sorted(set(tickets)),
-    )
+    return (await load_transcripts(session, [conversation]))[0]
