@@ -117,9 +117,11 @@ async def service_report(session: AsyncSession, day_from: str | None, day_to: st
     start, end = _day_range_utc(first, last, zone)
     in_range = (Conversation.started_at >= start) & (Conversation.started_at < end)
     # volume by channel and hour, and bot containment: every conversation, whoever served it
-    handed = (
+    handed = (  # asked for a person in the window (a day's slack for one started just before its end)
         select(ConversationEvent.conversation_id)
-        .where(ConversationEvent.kind == "request_human").distinct().subquery()
+        .where(ConversationEvent.kind == "request_human", ConversationEvent.created_at >= start,
+               ConversationEvent.created_at < end + timedelta(days=1))
+        .distinct().subquery()
     )
     day = _local(Conversation.started_at, dialect, zone, "day").label("d")
     volume = (await session.execute(

@@ -137,11 +137,16 @@ class QaAppeal(Base):
     decided_at: Mapped[datetime | None] = mapped_column()
 
 
-def _conversation_close_index() -> Index:
-    """The scorer's sweep finds recently closed conversations without an item by this index."""
-    from core.models import Conversation
+def _indexes_on_shared_tables() -> list[Index]:
+    """The scorer's sweep finds recently closed conversations by their close; the service report
+    counts conversations by start and 转人工 events by time."""
+    from core.models import Conversation, ConversationEvent
 
-    return Index("ix_qa_conversations_closed_at", Conversation.closed_at)
+    return [
+        Index("ix_qa_conversations_closed_at", Conversation.closed_at),
+        Index("ix_qa_conversations_started_at", Conversation.started_at),
+        Index("ix_qa_events_kind_created_at", ConversationEvent.kind, ConversationEvent.created_at),
+    ]
 
 
-CONVERSATION_CLOSE_INDEX = _conversation_close_index()
+SHARED_TABLE_INDEXES = _indexes_on_shared_tables()
