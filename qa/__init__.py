@@ -16,6 +16,7 @@ from core.wordmatch import WordHit, WordMatcher
 from qa.center import INSPECTORS, UNMASKED, QaDesk, QaError
 from qa.content import ContentScreen, flagged_citizen_messages
 from qa.masking import mask_text
+from qa.recordings import attach_recording
 from qa.reports import qa_report, service_report
 from qa.rules import KINDS, CompiledRules, RuleError, clean_rules
 from qa.sampling import Plan, weekly_minimum
@@ -40,6 +41,10 @@ class QaCenter:
         self.desk = QaDesk(sessions, self.versions, int(settings.get("qa.appeal_days", 7)))
         self.content = ContentScreen(sessions, list(settings.get("qa.screen_rules") or []))
         self.sweep_seconds = float(settings.get("qa.sweep_seconds", 5))
+
+    async def attach_recording(self, conversation_id: str, path: str, seconds: float, segments: Any) -> Any:
+        """For the call center: a finished call's recording and timed text on its QA item."""
+        return await attach_recording(self.scorer, self.versions, conversation_id, path, seconds, segments)
 
     def screen(self, text: str) -> list[WordHit]:
         """Forbidden words in an agent's reply (empty: it may be sent)."""

@@ -89,9 +89,11 @@ class Scorer:
         timezone: str = "Asia/Shanghai", lookback_days: int = 7, batch: int = 200, grace_seconds: float = 0.0,
     ) -> None:
         self._sessions = sessions
+        self.sessions = sessions
         self._versions = versions
         self._plan = plan
         self._zone = ZoneInfo(timezone)
+        self.zone = self._zone
         self._lookback = timedelta(days=lookback_days)
         self._batch = batch
         self._chunk = 20  # conversations per transaction (a killed worker redoes at most these)
