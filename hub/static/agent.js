@@ -9,7 +9,7 @@ const MAX_LEN = 2000; // the hub's limit for agent replies (handoff.console.MAX_
 const REPLY_ACK_MS = 15000;
 // Error codes the hub sends for a failed accept / for a failed reply.
 const ACCEPT_ERRORS = new Set(["taken", "at_capacity"]);
-const REPLY_ERRORS = new Set(["empty", "too_long", "not_yours"]);
+const REPLY_ERRORS = new Set(["empty", "too_long", "not_yours", "forbidden_words"]);
 const BASE_TITLE = "坐席工作台 - 政务云客服";
 const NOTE_MAX = 1000; // handoff.notes.MAX_NOTE
 const TYPING_SIGNAL_MS = 2000; // my typing reaches the citizen at most this often

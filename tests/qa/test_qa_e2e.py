@@ -110,6 +110,19 @@ async def test_inspect_appeal_decide_and_the_reports_in_chromium(hub: ChannelHub
     await expect(boss.get_by_test_id("qa-item-score")).to_have_text(" 83 分")
     await shot(boss, screenshots, "qa-review")
 
+    # 服务禁语 are edited on the page; saving makes a new version, and content review uses it at once
+    await boss.get_by_test_id("tab-rules").click()
+    await expect(boss.get_by_test_id("rules-version")).to_have_text("当前版本 v1")
+    words = boss.get_by_test_id("rule-forbidden").locator("textarea[data-field=words]")
+    await words.fill((await words.input_value()) + "\n没空管你")
+    await words.dispatch_event("change")
+    await boss.get_by_test_id("rules-note").fill("新增禁语")
+    await boss.get_by_test_id("save-rules").click()
+    await expect(boss.get_by_test_id("rules-version")).to_have_text("当前版本 v2")
+    await shot(boss, screenshots, "qa-rules")
+    screened = await boss.request.post("/api/qa/screen", data={"text": "我现在没空管你"})
+    assert [h["word"] for h in (await screened.json())["hits"]] == ["没空管你"]
+
     await agent.reload()
     row = agent.get_by_test_id("mine-rows").locator("tr").first
     await expect(row.get_by_test_id("mine-status")).to_have_text("已复核")

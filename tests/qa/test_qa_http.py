@@ -71,6 +71,8 @@ async def serve_one(hub: ChannelHub, replies: list[str]) -> tuple[str, list[dict
                 errors.append(frame)
         await agent.send({"type": "close", "conversation_id": conv, "disposition": "resolved"})
         await agent.next_frame("closed", where=lambda f: f["conversation_id"] == conv)
+        # the citizen rates once the survey is on their screen, as a person would
+        await citizen.next_frame("message", where=lambda f: (f["message"].get("meta") or {}).get("csat"))
         await citizen.send_frame({"type": "csat", "conversation_id": conv, "score": 2, "comment": "一般"})
         answer = await citizen.next_frame(where=lambda f: f["type"] in ("done", "error"))
         assert answer["type"] == "done", answer
