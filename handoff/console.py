@@ -91,9 +91,11 @@ class AgentConsole:
         screen_pop: ScreenPop,
         suggest: Suggest | None = None,
         audit_screen_pop: AuditScreenPop | None = None,
+        screen: Callable[[str], list[Any]] | None = None,  # content review: forbidden words in a reply (qa)
     ) -> None:
         self._speaker = speaker
         self._bus = bus
+        self._screen = screen
         self._audit_screen_pop = audit_screen_pop
         self._audits: set[asyncio.Task[None]] = set()
         self._building = asyncio.Semaphore(SCREEN_POPS_AT_ONCE)
@@ -594,6 +596,10 @@ class AgentConsole:
             raise ConsoleError("empty")
         if len(text) > MAX_REPLY_CHARS:
             raise ConsoleError("too_long")
+        if self._screen is not None and (held := self._screen(text)):  # held back, never sent (内容审核)
+            refused = HandoffError("forbidden_words")
+            refused.reason = f"消息含有禁用词“{'、'.join(dict.fromkeys(h.word for h in held))}”，未发送，请修改后再发。"
+            raise refused
         state = await self._owned(user, conversation.id)
         client_id = data.get("client_id")
         # the console's own id for the reply: an echo after a reconnect settles the right bubble

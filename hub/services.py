@@ -30,6 +30,7 @@ from flow.dispatch import Dispatcher
 from handoff import AgentConsole, ConversationStore, Ownership, writer_for
 from hub.auth import Accounts, Policy
 from kb_sync import AnswerService, KbStore
+from qa import QaCenter
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Services:
     actions: ActionRegistry
     web: WebChannel
     console: AgentConsole
+    qa: QaCenter
     wechat_config: WeChatConfig
     telegram_config: TelegramConfig
     wechat: WeChatChannel | None = None  # None: not enabled in the settings
@@ -142,11 +144,13 @@ async def build_services(settings: Settings) -> Services:
         state_frames=dispatcher.handoff.state_frames,
     )
     dispatcher.register_channel(web)
+    qa = QaCenter(sessions, settings)  # its scorer loop is started by hub/routes/qa.py
     wechat_config, telegram_config = WeChatConfig.from_settings(settings), TelegramConfig.from_settings(settings)
     wechat, telegram = platform_channels(settings, redis, keys, dispatcher, citizens, wechat_config, telegram_config)
     console = AgentConsole(
         dispatcher.handoff, dispatcher, bus, conversations, screen_pop,
         suggest=answers.suggest, audit_screen_pop=audit_pop,
+        screen=qa.screen,
     )
     # the console's handler only queues frames (its screen-pops are built in each agent's outbox):
     # first, so an agent's screen-pop never waits for the web channel's state frames
@@ -156,7 +160,7 @@ async def build_services(settings: Settings) -> Services:
     freeze_startup_objects()
     return Services(
         settings, engine, sessions, redis, keys, bus, accounts, conversations, citizens, ownership, kb, answers, rasa,
-        dispatcher, actions, web, console, wechat_config, telegram_config, wechat, telegram,
+        dispatcher, actions, web, console, qa, wechat_config, telegram_config, wechat, telegram,
     )
 
 

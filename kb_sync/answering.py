@@ -88,8 +88,8 @@ class AnswerIndex:
         rival = max((h.score for h, f in zip(candidates[1:], fits[1:], strict=True) if f.soft), default=0.0)
         if candidates and candidates[0].score >= threshold and fits[0].ok and rival < candidates[0].score - CLOSE_CALL:
             top = candidates[0]
-            return AnswerOutcome(self._as_answer(self.entries[top.entry_id], top.score), candidates)
-        options = [self._as_answer(self.entries[h.entry_id], h.score)
+            return AnswerOutcome(self.as_answer(self.entries[top.entry_id], top.score), candidates)
+        options = [self.as_answer(self.entries[h.entry_id], h.score)
                    for h, f in zip(candidates, fits, strict=True) if f.soft and h.score >= clarify_min][:3]
         return AnswerOutcome(None, candidates, options)
 
@@ -99,11 +99,11 @@ class AnswerIndex:
         for hit in self.engine.rank(text, k=k):
             entry = self.entries.get(hit.entry_id)
             if entry is not None:
-                found.append(self._as_answer(entry, hit.score))
+                found.append(self.as_answer(entry, hit.score))
         return found
 
     @staticmethod
-    def _as_answer(entry: EntryView, score: float) -> KbAnswer:
+    def as_answer(entry: EntryView, score: float) -> KbAnswer:
         return KbAnswer(
             entry.id,
             entry.branch,
@@ -159,7 +159,7 @@ class AnswerService:
         """A live entry as an answer (the citizen picked it from a clarification)."""
         index = await self.current()
         entry = index.entries.get(entry_id)
-        return index._as_answer(entry, 1.0) if entry is not None else None
+        return index.as_answer(entry, 1.0) if entry is not None else None
 
     async def suggest(self, text: str, k: int = 3) -> list[KbAnswer]:
         """Entries an agent may want to insert for a citizen's message, best first."""

@@ -275,5 +275,8 @@ class CannedResponse(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+
+# per-domain tables (registered on the same metadata)
 from core.models import bot as _bot  # noqa: E402,F401  (the bot's tables: ClarifyPick)
+from core.models import qa as _qa  # noqa: E402,F401
 from core.models.bot import ClarifyPick  # noqa: E402,F401

@@ -18,6 +18,7 @@ MODULES: list[str] = [
     "kb",
     "ops",
     "phone_tickets",
+    "qa",
     "telegram",
     "web_previous",
     "web_widget",

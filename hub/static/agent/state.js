@@ -6,7 +6,7 @@ export const MAX_LEN = 2000; // the hub's limit for agent replies (handoff.conso
 export const REPLY_ACK_MS = 15000;
 // Error codes the hub sends for a failed accept / for a failed reply.
 export const ACCEPT_ERRORS = new Set(["taken", "at_capacity"]);
-export const REPLY_ERRORS = new Set(["empty", "too_long", "not_yours"]);
+export const REPLY_ERRORS = new Set(["empty", "too_long", "not_yours", "forbidden_words"]);
 export const BASE_TITLE = "坐席工作台 - 政务云客服";
 export const NOTE_MAX = 1000; // handoff.notes.MAX_NOTE
 export const TYPING_SIGNAL_MS = 2000; // my typing reaches the citizen at most this often

@@ -1,0 +1,192 @@
+"""QA and service reports per day, week or month and per agent or group (none = the whole centre).
+
+QA: items, average score, pass rate, rule hits (from `qa_items`). Service: conversations by channel
+and hour, bot containment (never handed to a person) and handoff rate and reasons, queue wait and
+abandonment (handed off, never taken), first response and handle time, CSAT. Aggregates run in the
+database by day; weeks and months are summed from the days."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Float, Integer, case, cast, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Refusal
+from core.models import Conversation, ConversationEvent, User
+from core.models.qa import QaItem
+
+PERIODS = ("day", "week", "month")
+BY = ("none", "agent", "group")
+MAX_DAYS = 366
+
+
+def check_range(day_from: str | None, day_to: str | None, period: str, by: str,
+                timezone: str = "Asia/Shanghai") -> tuple[str, str]:
+    """The report's first and last day (default: the last 30 days, in the bureau's time zone)."""
+    if period not in PERIODS or by not in BY:
+        raise Refusal(400, "统计周期只能是日、周、月；分组只能是全部、坐席或技能组。", "bad_report")
+    today = datetime.now(ZoneInfo(timezone)).date()
+    try:
+        last = date.fromisoformat(day_to) if day_to else today
+        first = date.fromisoformat(day_from) if day_from else last - timedelta(days=29)
+    except ValueError as error:
+        raise Refusal(400, "日期格式应为 YYYY-MM-DD。", "bad_date") from error
+    if first > last or (last - first).days >= MAX_DAYS:
+        raise Refusal(400, f"开始日期不能晚于结束日期，且范围不超过 {MAX_DAYS} 天。", "bad_date")
+    return first.isoformat(), last.isoformat()
+
+
+def bucket(day: str, period: str) -> str:
+    if period == "day":
+        return day
+    moment = date.fromisoformat(day)
+    if period == "month":
+        return day[:7]
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+async def _names(session: AsyncSession, by: str, keys: set[Any]) -> dict[Any, str]:
+    if by != "agent":
+        return {k: (str(k) if k else ("全部" if by == "none" else "未分组")) for k in keys}
+    ids = [k for k in keys if k is not None]
+    rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(ids))) if ids else []
+    names = {int(i): str(n) for i, n in rows}
+    return {k: names.get(k, "未知坐席") for k in keys}
+
+
+def _key(by: str) -> Any:
+    return {"agent": QaItem.agent_id, "group": QaItem.group}.get(by, literal("全部"))
+
+
+async def qa_report(session: AsyncSession, day_from: str | None, day_to: str | None, period: str = "day",
+                    by: str = "none", timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+    first, last = check_range(day_from, day_to, period, by, timezone)
+    key = _key(by).label("k")
+    rows = (await session.execute(
+        select(QaItem.day, key, func.count(QaItem.id), func.sum(QaItem.score),
+               func.sum(case((QaItem.passed, 1), else_=0)), func.sum(QaItem.hit_count),
+               func.sum(case((QaItem.status.in_(("inspected", "appealed", "final")), 1), else_=0)))
+        .where(QaItem.day >= first, QaItem.day <= last).group_by(QaItem.day, key)
+    )).all()
+    totals: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0, 0.0, 0, 0, 0])
+    for day, k, count, score_sum, passed, hits, inspected in rows:
+        cell = totals[(bucket(day, period), k)]
+        for index, value in enumerate((count, score_sum or 0, passed or 0, hits or 0, inspected or 0)):
+            cell[index] += float(value)
+    names = await _names(session, by, {k for _, k in totals})
+    out = [
+        {
+            "bucket": b, "key": k, "name": names[k], "items": int(c[0]),
+            "avg_score": round(c[1] / c[0], 2) if c[0] else None,
+            "pass_rate": round(c[2] / c[0], 4) if c[0] else None,
+            "hits": int(c[3]), "inspected": int(c[4]),
+        }
+        for (b, k), c in sorted(totals.items(), key=lambda kv: (kv[0][0], names[kv[0][1]]))
+    ]
+    return {"from": first, "to": last, "period": period, "by": by, "rows": out}
+
+
+def _day_range_utc(first: str, last: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.fromisoformat(first).replace(tzinfo=zone).astimezone(UTC)
+    end = (datetime.fromisoformat(last) + timedelta(days=1)).replace(tzinfo=zone).astimezone(UTC)
+    return start, end
+
+
+def _local(column: Any, dialect: str, zone: ZoneInfo, part: str) -> Any:
+    """The local day (YYYY-MM-DD) or hour of a timestamp column, in the database."""
+    if dialect == "postgresql":
+        local = func.timezone(zone.key, column)
+        return func.to_char(local, "YYYY-MM-DD") if part == "day" else cast(func.extract("hour", local), Integer)
+    offset = datetime.now(zone).utcoffset() or timedelta(0)
+    shift = f"{int(offset.total_seconds() // 3600):+d} hours"
+    if part == "day":
+        return func.strftime("%Y-%m-%d", column, shift)
+    return cast(func.strftime("%H", column, shift), Integer)
+
+
+async def service_report(session: AsyncSession, day_from: str | None, day_to: str | None, period: str = "day",
+                         by: str = "none", timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+    first, last = check_range(day_from, day_to, period, by, timezone)
+    zone = ZoneInfo(timezone)
+    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    start, end = _day_range_utc(first, last, zone)
+    in_range = (Conversation.started_at >= start) & (Conversation.started_at < end)
+    # volume by channel and hour, and bot containment: every conversation, whoever served it
+    handed = (  # asked for a person in the window (a day's slack for one started just before its end)
+        select(ConversationEvent.conversation_id)
+        .where(ConversationEvent.kind == "request_human", ConversationEvent.created_at >= start,
+               ConversationEvent.created_at < end + timedelta(days=1))
+        .distinct().subquery()
+    )
+    day = _local(Conversation.started_at, dialect, zone, "day").label("d")
+    volume = (await session.execute(
+        select(day, Conversation.channel, func.count(Conversation.id), func.count(handed.c.conversation_id))
+        .outerjoin(handed, handed.c.conversation_id == Conversation.id)
+        .where(in_range).group_by(day, Conversation.channel)
+    )).all()
+    hour = _local(Conversation.started_at, dialect, zone, "hour").label("h")
+    hours = dict((await session.execute(
+        select(hour, func.count(Conversation.id)).where(in_range).group_by(hour)
+    )).all())
+    by_channel: dict[str, int] = defaultdict(int)
+    containment: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for d, channel, count, handed_count in volume:
+        by_channel[channel] += int(count)
+        cell = containment[bucket(d, period)]
+        cell[0] += int(count)
+        cell[1] += int(handed_count)
+    # served conversations (QA items): handoff reasons, waits, abandonment, response and handle times, CSAT
+    key = _key(by).label("k")
+    number = lambda column: func.sum(cast(column, Float))  # noqa: E731
+    counted = lambda column: func.count(column)  # noqa: E731
+    rows = (await session.execute(
+        select(QaItem.day, key, func.count(QaItem.id),
+               func.sum(case((QaItem.handed_off, 1), else_=0)),
+               number(QaItem.wait_seconds), counted(QaItem.wait_seconds),
+               func.sum(case((QaItem.handed_off & QaItem.wait_seconds.is_(None), 1), else_=0)),
+               number(QaItem.first_response_seconds), counted(QaItem.first_response_seconds),
+               number(QaItem.handle_seconds), counted(QaItem.handle_seconds),
+               number(QaItem.csat), counted(QaItem.csat))
+        .where(QaItem.day >= first, QaItem.day <= last).group_by(QaItem.day, key)
+    )).all()
+    cells: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0.0] * 11)
+    for d, k, *values in rows:
+        cell = cells[(bucket(d, period), k)]
+        for index, value in enumerate(values):
+            cell[index] += float(value or 0)
+    reasons = dict((await session.execute(
+        select(QaItem.handoff_reason, func.count(QaItem.id))
+        .where(QaItem.day >= first, QaItem.day <= last, QaItem.handed_off).group_by(QaItem.handoff_reason)
+    )).all())
+    names = await _names(session, by, {k for _, k in cells})
+
+    def avg(total: float, count: float) -> float | None:
+        return round(total / count, 1) if count else None
+
+    served = [
+        {
+            "bucket": b, "key": k, "name": names[k], "closed": int(c[0]), "handed_off": int(c[1]),
+            "avg_wait_seconds": avg(c[2], c[3]), "abandoned": int(c[4]),
+            "avg_first_response_seconds": avg(c[5], c[6]), "avg_handle_seconds": avg(c[7], c[8]),
+            "avg_csat": round(c[9] / c[10], 2) if c[10] else None, "csat_count": int(c[10]),
+        }
+        for (b, k), c in sorted(cells.items(), key=lambda kv: (kv[0][0], names[kv[0][1]]))
+    ]
+    return {
+        "from": first, "to": last, "period": period, "by": by,
+        "by_channel": dict(sorted(by_channel.items())),
+        "by_hour": [int(hours.get(h, 0)) for h in range(24)],
+        "containment": [
+            {"bucket": b, "conversations": c[0], "handed_off": c[1],
+             "containment_rate": round(1 - c[1] / c[0], 4) if c[0] else None,
+             "handoff_rate": round(c[1] / c[0], 4) if c[0] else None}
+            for b, c in sorted(containment.items())
+        ],
+        "handoff_reasons": {str(k or "unknown"): int(v) for k, v in reasons.items()},
+        "served": served,
+    }
