@@ -25,7 +25,9 @@ from flow.dispatch import Dispatcher
 from handoff import ConversationStore, Ownership, writer_for
 from handoff.console import AgentConsole
 from hub.auth import Accounts
+from hub.voice_path import build_voice, run_voice
 from kb_sync import AnswerService, KbStore
+from voice_bridge import VoiceBridge
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,13 @@ class Services:
     actions: ActionRegistry
     web: WebChannel
     console: AgentConsole
+    voice: VoiceBridge | None = None  # the call center (voice.enabled)
 
     async def close(self) -> None:
         """Release everything; a step that does not finish in time is logged and skipped, so that a
         worker's shutdown never hangs (a stuck socket close must not keep a restart waiting)."""
         for name, step in (
+            ("call center", self.voice.stop if self.voice else _nothing),
             ("recovery", self.dispatcher.aclose),  # the unanswered-message heartbeat and sweeper
             ("transcript writer", writer_for(self.engine).aclose),  # what it has accepted is written first
             ("event bus", self.bus.stop),
@@ -67,6 +71,10 @@ class Services:
                 await asyncio.wait_for(step(), CLOSE_STEP_SECONDS)
             except TimeoutError:
                 log.warning("closing the %s took over %s s; going on without it", name, CLOSE_STEP_SECONDS)
+
+
+async def _nothing() -> None:
+    return None
 
 
 _frozen = False
@@ -143,8 +151,12 @@ async def build_services(settings: Settings) -> Services:
     bus.subscribe(console.on_event)
     bus.subscribe(web.on_event)
     accounts = Accounts(sessions, redis, keys, int(settings.get("hub.session_hours", 12)))
-    freeze_startup_objects()
-    return Services(
+    services = Services(
         settings, engine, sessions, redis, keys, bus, accounts, conversations, citizens, ownership, kb, answers, rasa,
         dispatcher, actions, web, console,
     )
+    services.voice = build_voice(services)
+    if services.voice is not None:  # the SIP user agent runs in the worker that holds the lock
+        services.voice.runner = asyncio.create_task(run_voice(services.voice, redis, keys.prefix + "voice:ua"))
+    freeze_startup_objects()
+    return services

@@ -261,3 +261,6 @@ class CannedResponse(Base):
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+from core.models import voice as _voice  # noqa: E402,F401  (the call center tables)

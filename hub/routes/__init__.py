@@ -9,6 +9,7 @@ from sanic import Blueprint
 
 # One line per feature module (keep sorted).
 MODULES: list[str] = [
+    "calls",
     "crm",
     "handoff",
     "kb",
