@@ -80,7 +80,9 @@ class CallSession:
         await self._finish()
 
     async def _finish(self) -> None:
-        self.bridge.clock.remove(self.leg)
+        self.bridge.clock.remove(self.leg)  # what was still playing is cut short (and so kept in segments)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2)
         if self.agent_leg is not None:
             self.bridge.clock.remove(self.agent_leg)
         if self.agent_call is not None:
@@ -183,6 +185,7 @@ class CallSession:
     async def _script(self) -> None:
         config = self.config
         self.ivr_path.append("greeting")
+        self.ear.listening = True  # from the first word: speech or a key cuts any prompt short
         await self.say(config.greeting)
         failures = 0
         prompt = config.menu_prompt

@@ -48,6 +48,7 @@ def voice_config(sip_port: int, nls: FakeNls, recordings: Path, **extra: Any) ->
 
 @pytest.fixture(scope="module")
 def voice_hub(system: RunningSystem, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceHub]:
+    warm_up(system.rasa_url)
     nls = FakeNls()
     sip_port = free_udp_port()
     recordings = tmp_path_factory.mktemp("recordings")
@@ -65,6 +66,17 @@ def voice_hub(system: RunningSystem, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         hubs.stop()
         nls.close()
+
+
+def warm_up(rasa_url: str) -> None:
+    """One message through Rasa first: its first answer after a start loads the tokenizer (~10 s here)."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"sender": "voice-warm-up", "message": "你好"}).encode()
+    request = urllib.request.Request(f"{rasa_url}/webhooks/rest/webhook", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=180) as reply:
+        reply.read()
 
 
 def wait_running(url: str, timeout: float = 30) -> None:
