@@ -7,7 +7,7 @@
 - `GET /api/calls/<id>/export`, `GET /api/calls/export?…` — one recording, or a zip of a search's (audited);
 - `GET /api/calls/by-conversation/<conversation id>` — the call behind a console conversation;
 - `POST /api/calls/<id>/hold|resume|hangup` — the serving agent's controls (hang-up: `{disposition}`);
-- `POST /api/calls/dial {number, citizen_id?, ticket_id?}` — click-to-call: the agent's phone, then the citizen;
+- `POST /api/calls/dial {number | citizen_id | conversation_id}` — click-to-call: the agent's phone, then the citizen;
 - `GET|PUT /api/calls/extension` — the signed-in agent's SIP extension (`{sip_uri}`);
   `PUT /api/calls/extensions/<user id>` — a supervisor sets anyone's.
 
@@ -30,7 +30,7 @@ from sanic.response import HTTPResponse
 
 from crm import UNMASKED_ROLES, mask
 from handoff import DISPOSITIONS, HandoffError
-from hub.app import error
+from hub.app import current_user, error
 from hub.auth import StaffUser
 from hub.routes.access import staff_only
 from voice_bridge import COMMAND_EVENT, CallQuery, CallRecords, VoiceConfig, as_json, peaks
@@ -273,10 +273,16 @@ async def dial(request: Request, user: StaffUser) -> HTTPResponse:
     services = _services(request)
     number = re.sub(r"[\s\-]", "", str(body.get("number") or ""))
     citizen_id = body.get("citizen_id")
+    conversation_id = body.get("conversation_id")
+    if not number and isinstance(conversation_id, str) and not isinstance(citizen_id, int):
+        conversation = await services.conversations.get(conversation_id)
+        citizen_id = conversation.citizen_id if conversation else None
     if not number and isinstance(citizen_id, int):
         citizen = await services.citizens.get(citizen_id)
         number = re.sub(r"[\s\-]", "", (citizen.phone or "") if citizen else "")
     if not PHONE.match(number):
+        if not body.get("number"):
+            return error(400, "这位市民的资料里没有电话号码。", "no_number")
         return error(400, "请填写正确的电话号码。", "bad_number")
     if not await _records(request).extension(user.id):
         return error(409, "请先在个人资料中登记您的分机（SIP 地址），外呼会先呼叫您的分机。", "no_extension")
@@ -284,7 +290,7 @@ async def dial(request: Request, user: StaffUser) -> HTTPResponse:
     await _command(request, action="dial", call_id=call_id, agent_id=user.id, number=number,
                    citizen_id=citizen_id if isinstance(citizen_id, int) else None)
     await services.citizens.audit(user.id, "call.dial", f"call:{call_id}",
-                                  {"citizen_id": citizen_id, "ticket_id": body.get("ticket_id")})
+                                  {"citizen_id": citizen_id, "conversation_id": conversation_id})
     return response.json({"call_id": call_id}, status=202)
 
 
@@ -313,3 +319,16 @@ async def set_my_extension(request: Request, user: StaffUser) -> HTTPResponse:
 @staff_only(("supervisor",), "只有班长可以修改他人的分机。")
 async def set_extension(request: Request, user: StaffUser, user_id: int) -> HTTPResponse:
     return await _set_extension(request, user_id)
+
+
+PAGE = Path(__file__).resolve().parent.parent / "pages" / "calls.html"
+
+
+@bp.get("/calls")
+async def calls_page(request: Request) -> HTTPResponse:
+    user = await current_user(request)
+    if user is None:
+        return response.redirect("/login?next=/calls")
+    if not user.may(*READERS):
+        return response.html("<h1>403 无权访问</h1><p>您的账号没有此页面的权限。</p>", status=403)
+    return response.html(PAGE.read_text(encoding="utf-8"))

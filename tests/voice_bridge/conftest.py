@@ -16,14 +16,19 @@ from sqlalchemy import select
 from core.db import make_engine, make_sessionmaker
 from core.models.voice import CallRecord
 from tests.conftest import LOG_DIR, RunningSystem
+from tests.e2e.conftest import browser, chromium_path, new_context, new_page, screenshots  # noqa: F401
 from tests.support import ROOT, Hubs, start_hubs
 from tests.voice_bridge.fake_nls import FakeNls
+from tests.voice_bridge.phones import AgentPhone
 
 
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+CALLED_CITIZEN = "13900000009"  # the number click-to-call dials in tests (the citizen phone behind the trunk)
 
 
 @dataclass
@@ -35,6 +40,7 @@ class VoiceHub:
     system: RunningSystem
     recordings: Path
     hubs: Hubs
+    citizen_phone: AgentPhone  # the trunk's far end: a citizen's phone answering calls out
 
 
 def voice_config(sip_port: int, nls: FakeNls, recordings: Path, **extra: Any) -> dict[str, Any]:
@@ -56,16 +62,19 @@ def voice_hub(system: RunningSystem, tmp_path_factory: pytest.TempPathFactory) -
         "DATABASE_URL": system.database_url, "REDIS_URL": system.redis_url, "RASA_URL": system.rasa_url,
         "ZWKF_STORAGE__REDIS_KEY_PREFIX": system.prefix,
     }
+    citizen_phone = AgentPhone(tmp_path_factory.mktemp("citizen-phone"), user=CALLED_CITIZEN, tone_hz=440)
+    trunk = citizen_phone.uri.split("@", 1)[1]
     hubs = start_hubs(
         env, 1, LOG_DIR, name="voicehub",
-        config={"voice": voice_config(sip_port, nls, recordings), "handoff": {"auto_assign": True}},
+        config={"voice": voice_config(sip_port, nls, recordings, trunk=trunk), "handoff": {"auto_assign": True}},
     )
     try:
         wait_running(hubs.urls[0])
-        yield VoiceHub(hubs.urls[0], f"127.0.0.1:{sip_port}", "12345", nls, system, recordings, hubs)
+        yield VoiceHub(hubs.urls[0], f"127.0.0.1:{sip_port}", "12345", nls, system, recordings, hubs, citizen_phone)
     finally:
         hubs.stop()
         nls.close()
+        citizen_phone.stop()
 
 
 def warm_up(rasa_url: str) -> None:
