@@ -29,8 +29,10 @@ from flow.channel_records import ChannelRecords
 from flow.dispatch import Dispatcher
 from handoff import AgentConsole, ConversationStore, Ownership, writer_for
 from hub.auth import Accounts, Policy
+from hub.voice_path import build_voice, run_voice
 from kb_sync import AnswerService, KbStore
 from qa import QaCenter
+from voice_bridge import VoiceBridge
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,13 @@ class Services:
     telegram_config: TelegramConfig
     wechat: WeChatChannel | None = None  # None: not enabled in the settings
     telegram: TelegramChannel | None = None
+    voice: VoiceBridge | None = None  # the call center (voice.enabled)
 
     async def close(self) -> None:
         """Release everything; a step that does not finish in time is logged and skipped, so that a
         worker's shutdown never hangs (a stuck socket close must not keep a restart waiting)."""
         for name, step in (
+            ("call center", self.voice.stop if self.voice else _nothing),
             ("recovery", self.dispatcher.aclose),  # the unanswered-message heartbeat and sweeper
             ("transcript writer", writer_for(self.engine).aclose),  # what it has accepted is written first
             ("event bus", self.bus.stop),
@@ -77,6 +81,10 @@ class Services:
                 await asyncio.wait_for(step(), CLOSE_STEP_SECONDS)
             except TimeoutError:
                 log.warning("closing the %s took over %s s; going on without it", name, CLOSE_STEP_SECONDS)
+
+
+async def _nothing() -> None:
+    return None
 
 
 _frozen = False
@@ -157,11 +165,15 @@ async def build_services(settings: Settings) -> Services:
     bus.subscribe(console.on_event)
     bus.subscribe(web.on_event)
     accounts = Accounts(sessions, redis, keys, policy=Policy.from_settings(settings.get))
-    freeze_startup_objects()
-    return Services(
+    services = Services(
         settings, engine, sessions, redis, keys, bus, accounts, conversations, citizens, ownership, kb, answers, rasa,
         dispatcher, actions, web, console, qa, wechat_config, telegram_config, wechat, telegram,
     )
+    services.voice = build_voice(services)
+    if services.voice is not None:  # the SIP user agent runs in the worker that holds the lock
+        services.voice.runner = asyncio.create_task(run_voice(services.voice, redis, keys.prefix + "voice:ua"))
+    freeze_startup_objects()
+    return services
 
 
 def platform_channels(

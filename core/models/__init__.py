@@ -279,4 +279,5 @@ class CannedResponse(Base):
 # per-domain tables (registered on the same metadata)
 from core.models import bot as _bot  # noqa: E402,F401  (the bot's tables: ClarifyPick)
 from core.models import qa as _qa  # noqa: E402,F401
+from core.models import voice as _voice  # noqa: E402,F401  (the call center tables)
 from core.models.bot import ClarifyPick  # noqa: E402,F401

@@ -13,6 +13,7 @@ MODULES: list[str] = [
     "admin",
     "assist",
     "board_today",
+    "calls",
     "crm",
     "handoff",
     "kb",
