@@ -41,10 +41,16 @@ def _coerce(raw: str, current: Any) -> Any:
     return raw
 
 
-def _set_path(tree: dict[str, Any], path: tuple[str, ...], raw: str) -> None:
+def _parent(tree: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """The dict that holds the last key of ``path``, made on the way when missing."""
     node = tree
     for key in path[:-1]:
         node = node.setdefault(key, {})
+    return node
+
+
+def _set_path(tree: dict[str, Any], path: tuple[str, ...], raw: str) -> None:
+    node = _parent(tree, path)
     node[path[-1]] = _coerce(raw, node.get(path[-1]))
 
 
@@ -120,11 +126,8 @@ class Settings:
         """A copy with dotted keys replaced (used by tests and the launcher)."""
         tree = copy.deepcopy(self.tree)
         for dotted, value in overrides.items():
-            node = tree
-            keys = dotted.split(".")
-            for key in keys[:-1]:
-                node = node.setdefault(key, {})
-            node[keys[-1]] = value
+            keys = tuple(dotted.split("."))
+            _parent(tree, keys)[keys[-1]] = value
         return Settings(tree)
 
 
