@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, Integer, case, cast, func, literal, select
+from sqlalchemy import Date, Float, Integer, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Refusal
@@ -101,7 +101,7 @@ def _local(column: Any, dialect: str, zone: ZoneInfo, part: str) -> Any:
     """The local day (YYYY-MM-DD) or hour of a timestamp column, in the database."""
     if dialect == "postgresql":
         local = func.timezone(zone.key, column)
-        return func.to_char(local, "YYYY-MM-DD") if part == "day" else cast(func.extract("hour", local), Integer)
+        return cast(local, Date) if part == "day" else cast(func.extract("hour", local), Integer)
     offset = datetime.now(zone).utcoffset() or timedelta(0)
     shift = f"{int(offset.total_seconds() // 3600):+d} hours"
     if part == "day":
@@ -116,30 +116,30 @@ async def service_report(session: AsyncSession, day_from: str | None, day_to: st
     dialect = session.bind.dialect.name  # type: ignore[union-attr]
     start, end = _day_range_utc(first, last, zone)
     in_range = (Conversation.started_at >= start) & (Conversation.started_at < end)
-    # volume by channel and hour, and bot containment: every conversation, whoever served it
-    handed = (  # asked for a person in the window (a day's slack for one started just before its end)
-        select(ConversationEvent.conversation_id)
-        .where(ConversationEvent.kind == "request_human", ConversationEvent.created_at >= start,
-               ConversationEvent.created_at < end + timedelta(days=1))
-        .distinct().subquery()
-    )
+    # volume by channel and hour (every conversation, whoever served it) and bot containment: two
+    # plain group-bys (conversations by start, 转人工 events by time), no join
     day = _local(Conversation.started_at, dialect, zone, "day").label("d")
-    volume = (await session.execute(
-        select(day, Conversation.channel, func.count(Conversation.id), func.count(handed.c.conversation_id))
-        .outerjoin(handed, handed.c.conversation_id == Conversation.id)
-        .where(in_range).group_by(day, Conversation.channel)
-    )).all()
     hour = _local(Conversation.started_at, dialect, zone, "hour").label("h")
-    hours = dict((await session.execute(
-        select(hour, func.count(Conversation.id)).where(in_range).group_by(hour)
-    )).all())
+    volume = (await session.execute(
+        select(day, hour, Conversation.channel, func.count())
+        .where(in_range).group_by(day, hour, Conversation.channel)
+    )).all()
+    asked_day = _local(ConversationEvent.created_at, dialect, zone, "day").label("d")
+    asked = (await session.execute(
+        select(asked_day, func.count(func.distinct(ConversationEvent.conversation_id)))
+        .where(ConversationEvent.kind == "request_human", ConversationEvent.created_at >= start,
+               ConversationEvent.created_at < end)
+        .group_by(asked_day)
+    )).all()
     by_channel: dict[str, int] = defaultdict(int)
+    hours: dict[int, int] = defaultdict(int)
     containment: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for d, channel, count, handed_count in volume:
+    for d, h, channel, count in volume:  # d: a date (PostgreSQL) or its ISO text (SQLite)
         by_channel[channel] += int(count)
-        cell = containment[bucket(d, period)]
-        cell[0] += int(count)
-        cell[1] += int(handed_count)
+        hours[int(h)] += int(count)
+        containment[bucket(str(d), period)][0] += int(count)
+    for d, count in asked:
+        containment[bucket(str(d), period)][1] += int(count)
     # served conversations (QA items): handoff reasons, waits, abandonment, response and handle times, CSAT
     key = _key(by).label("k")
     number = lambda column: func.sum(cast(column, Float))  # noqa: E731
