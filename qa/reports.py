@@ -13,11 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Float, Integer, case, cast, func, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Refusal
 from core.models import Conversation, ConversationEvent, User
-from core.models.qa import QaItem
+from core.models.qa import QaItem, QaVolumeDay
 
 PERIODS = ("day", "week", "month")
 BY = ("none", "agent", "group")
@@ -109,37 +110,87 @@ def _local(column: Any, dialect: str, zone: ZoneInfo, part: str) -> Any:
     return cast(func.strftime("%H", column, shift), Integer)
 
 
+async def _count_days(session: AsyncSession, first: str, last: str, zone: ZoneInfo,
+                      dialect: str) -> list[tuple[str, str, int, int, int]]:
+    """(day, channel, hour, conversations, 0) per started conversation group and (day, "", -1, 0,
+    handed) per day with 转人工, counted from the conversations and their events (two group-bys)."""
+    start, end = _day_range_utc(first, last, zone)
+    day = _local(Conversation.started_at, dialect, zone, "day").label("d")
+    hour = _local(Conversation.started_at, dialect, zone, "hour").label("h")
+    rows: list[tuple[str, str, int, int, int]] = [
+        (str(d), str(channel), int(h), int(count), 0)
+        for d, h, channel, count in await session.execute(
+            select(day, hour, Conversation.channel, func.count())
+            .where(Conversation.started_at >= start, Conversation.started_at < end)
+            .group_by(day, hour, Conversation.channel)
+        )
+    ]
+    asked_day = _local(ConversationEvent.created_at, dialect, zone, "day").label("d")
+    rows += [
+        (str(d), "", -1, 0, int(count))
+        for d, count in await session.execute(
+            select(asked_day, func.count(func.distinct(ConversationEvent.conversation_id)))
+            .where(ConversationEvent.kind == "request_human", ConversationEvent.created_at >= start,
+                   ConversationEvent.created_at < end)
+            .group_by(asked_day)
+        )
+    ]
+    return rows
+
+
+async def volume_days(session: AsyncSession, first: str, last: str, zone: ZoneInfo,
+                      dialect: str) -> list[tuple[str, str, int, int, int]]:
+    """The counts of `_count_days`, from `qa_volume_days` for days that are over (computed once, on
+    first use: a marker row per day says it is done) and live for today."""
+    today = datetime.now(zone).date().isoformat()
+    closed_last = min(last, (date.fromisoformat(today) - timedelta(days=1)).isoformat())
+    rows: list[tuple[str, str, int, int, int]] = []
+    if first <= closed_last:
+        wanted = {(date.fromisoformat(first) + timedelta(days=n)).isoformat()
+                  for n in range((date.fromisoformat(closed_last) - date.fromisoformat(first)).days + 1)}
+        done = set((await session.execute(
+            select(QaVolumeDay.day).where(QaVolumeDay.day >= first, QaVolumeDay.day <= closed_last,
+                                          QaVolumeDay.channel == "", QaVolumeDay.hour == -1)
+        )).scalars())
+        missing = sorted(wanted - done)
+        if missing:
+            counted = await _count_days(session, missing[0], missing[-1], zone, dialect)
+            fresh = [r for r in counted if r[0] in missing]
+            markers = {r[0] for r in fresh if r[2] == -1}
+            fresh += [(d, "", -1, 0, 0) for d in missing if d not in markers]
+            session.add_all(QaVolumeDay(day=d, channel=c, hour=h, conversations=n, handed=k) for d, c, h, n, k in fresh)
+            try:
+                await session.commit()
+            except IntegrityError:  # another report stored them meanwhile
+                await session.rollback()
+        rows += [
+            (r.day, r.channel, r.hour, r.conversations, r.handed)
+            for r in (await session.execute(
+                select(QaVolumeDay).where(QaVolumeDay.day >= first, QaVolumeDay.day <= closed_last)
+            )).scalars()
+        ]
+    if last >= today:
+        rows += await _count_days(session, max(first, today), last, zone, dialect)
+    return rows
+
+
 async def service_report(session: AsyncSession, day_from: str | None, day_to: str | None, period: str = "day",
                          by: str = "none", timezone: str = "Asia/Shanghai") -> dict[str, Any]:
     first, last = check_range(day_from, day_to, period, by, timezone)
     zone = ZoneInfo(timezone)
     dialect = session.bind.dialect.name  # type: ignore[union-attr]
-    start, end = _day_range_utc(first, last, zone)
-    in_range = (Conversation.started_at >= start) & (Conversation.started_at < end)
-    # volume by channel and hour (every conversation, whoever served it) and bot containment: two
-    # plain group-bys (conversations by start, 转人工 events by time), no join
-    day = _local(Conversation.started_at, dialect, zone, "day").label("d")
-    hour = _local(Conversation.started_at, dialect, zone, "hour").label("h")
-    volume = (await session.execute(
-        select(day, hour, Conversation.channel, func.count())
-        .where(in_range).group_by(day, hour, Conversation.channel)
-    )).all()
-    asked_day = _local(ConversationEvent.created_at, dialect, zone, "day").label("d")
-    asked = (await session.execute(
-        select(asked_day, func.count(func.distinct(ConversationEvent.conversation_id)))
-        .where(ConversationEvent.kind == "request_human", ConversationEvent.created_at >= start,
-               ConversationEvent.created_at < end)
-        .group_by(asked_day)
-    )).all()
+    # volume by channel and hour (every conversation, whoever served it) and bot containment
+    volume = await volume_days(session, first, last, zone, dialect)
     by_channel: dict[str, int] = defaultdict(int)
     hours: dict[int, int] = defaultdict(int)
     containment: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for d, h, channel, count in volume:  # d: a date (PostgreSQL) or its ISO text (SQLite)
-        by_channel[channel] += int(count)
-        hours[int(h)] += int(count)
-        containment[bucket(str(d), period)][0] += int(count)
-    for d, count in asked:
-        containment[bucket(str(d), period)][1] += int(count)
+    for d, channel, h, conversations, handed in volume:
+        if h >= 0:
+            by_channel[channel] += conversations
+            hours[h] += conversations
+            containment[bucket(d, period)][0] += conversations
+        elif handed:
+            containment[bucket(d, period)][1] += handed
     # served conversations (QA items): handoff reasons, waits, abandonment, response and handle times, CSAT
     key = _key(by).label("k")
     number = lambda column: func.sum(cast(column, Float))  # noqa: E731

@@ -138,6 +138,16 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_qa_tasks_inspector_id'), 'qa_tasks', ['inspector_id'], unique=False)
     op.create_index(op.f('ix_qa_tasks_status'), 'qa_tasks', ['status'], unique=False)
+    op.create_table('qa_volume_days',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.String(length=10), nullable=False),
+    sa.Column('channel', sa.String(length=32), nullable=False),
+    sa.Column('hour', sa.Integer(), nullable=False),
+    sa.Column('conversations', sa.Integer(), nullable=False),
+    sa.Column('handed', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('day', 'channel', 'hour', name='uq_qa_volume_day')
+    )
     op.create_index('ix_qa_conversations_closed_at', 'conversations', ['closed_at'], unique=False)
     op.create_index('ix_qa_conversations_started_at', 'conversations', ['started_at'], unique=False)
     op.create_index('ix_qa_events_kind_created_at', 'conversation_events', ['kind', 'created_at'], unique=False)
@@ -149,5 +159,5 @@ def downgrade() -> None:
     op.drop_index('ix_qa_events_kind_created_at', table_name='conversation_events')
     op.drop_index('ix_qa_conversations_started_at', table_name='conversations')
     op.drop_index('ix_qa_conversations_closed_at', table_name='conversations')
-    for table in ('qa_tasks', 'qa_inspections', 'qa_appeals', 'qa_items', 'qa_sheets', 'qa_rule_sets'):
+    for table in ('qa_volume_days', 'qa_tasks', 'qa_inspections', 'qa_appeals', 'qa_items', 'qa_sheets', 'qa_rule_sets'):
         op.drop_table(table)
