@@ -164,10 +164,12 @@ async def volume_days(session: AsyncSession, first: str, last: str, zone: ZoneIn
             except IntegrityError:  # another report stored them meanwhile
                 await session.rollback()
         rows += [
-            (r.day, r.channel, r.hour, r.conversations, r.handed)
-            for r in (await session.execute(
-                select(QaVolumeDay).where(QaVolumeDay.day >= first, QaVolumeDay.day <= closed_last)
-            )).scalars()
+            (str(d), str(c), int(h), int(n), int(k))
+            for d, c, h, n, k in await session.execute(
+                select(QaVolumeDay.day, QaVolumeDay.channel, QaVolumeDay.hour, QaVolumeDay.conversations,
+                       QaVolumeDay.handed)
+                .where(QaVolumeDay.day >= first, QaVolumeDay.day <= closed_last)
+            )
         ]
     if last >= today:
         rows += await _count_days(session, max(first, today), last, zone, dialect)
