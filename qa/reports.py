@@ -69,7 +69,7 @@ async def qa_report(session: AsyncSession, day_from: str | None, day_to: str | N
     first, last = check_range(day_from, day_to, period, by, timezone)
     key = _key(by).label("k")
     rows = (await session.execute(
-        select(QaItem.day, key, func.count(QaItem.id), func.sum(QaItem.score),
+        select(QaItem.day, key, func.count(), func.sum(QaItem.score),
                func.sum(case((QaItem.passed, 1), else_=0)), func.sum(QaItem.hit_count),
                func.sum(case((QaItem.status.in_(("inspected", "appealed", "final")), 1), else_=0)))
         .where(QaItem.day >= first, QaItem.day <= last).group_by(QaItem.day, key)
@@ -198,24 +198,23 @@ async def service_report(session: AsyncSession, day_from: str | None, day_to: st
     number = lambda column: func.sum(cast(column, Float))  # noqa: E731
     counted = lambda column: func.count(column)  # noqa: E731
     rows = (await session.execute(
-        select(QaItem.day, key, func.count(QaItem.id),
+        select(QaItem.day, key, QaItem.handoff_reason, func.count(),
                func.sum(case((QaItem.handed_off, 1), else_=0)),
                number(QaItem.wait_seconds), counted(QaItem.wait_seconds),
                func.sum(case((QaItem.handed_off & QaItem.wait_seconds.is_(None), 1), else_=0)),
                number(QaItem.first_response_seconds), counted(QaItem.first_response_seconds),
                number(QaItem.handle_seconds), counted(QaItem.handle_seconds),
                number(QaItem.csat), counted(QaItem.csat))
-        .where(QaItem.day >= first, QaItem.day <= last).group_by(QaItem.day, key)
+        .where(QaItem.day >= first, QaItem.day <= last).group_by(QaItem.day, key, QaItem.handoff_reason)
     )).all()
     cells: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0.0] * 11)
-    for d, k, *values in rows:
+    reasons: dict[str | None, int] = defaultdict(int)  # one scan: the reason is a grouping column too
+    for d, k, reason, *values in rows:
         cell = cells[(bucket(d, period), k)]
         for index, value in enumerate(values):
             cell[index] += float(value or 0)
-    reasons = dict((await session.execute(
-        select(QaItem.handoff_reason, func.count(QaItem.id))
-        .where(QaItem.day >= first, QaItem.day <= last, QaItem.handed_off).group_by(QaItem.handoff_reason)
-    )).all())
+        if values[1]:
+            reasons[reason] += int(values[1])
     names = await _names(session, by, {k for _, k in cells})
 
     def avg(total: float, count: float) -> float | None:

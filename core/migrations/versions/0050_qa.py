@@ -153,6 +153,11 @@ def upgrade() -> None:
     op.create_index('ix_qa_events_kind_created_at', 'conversation_events', ['kind', 'created_at'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("CREATE INDEX ix_qa_items_search ON qa_items USING gin (string_to_array(search_text, ' '))")
+        # the reports read only these columns: an index-only scan instead of the wide rows
+        op.execute(
+            'CREATE INDEX ix_qa_items_report ON qa_items (day, agent_id) INCLUDE ("group", score, passed, hit_count,'
+            ' status, handed_off, wait_seconds, first_response_seconds, handle_seconds, csat, handoff_reason)'
+        )
 
 
 def downgrade() -> None:
