@@ -12,12 +12,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, Integer, case, cast, func, literal, select
+from sqlalchemy import Date, Float, Integer, case, cast, func, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Refusal
 from core.models import Conversation, ConversationEvent, User
-from core.models.qa import QaItem
+from core.models.qa import QaItem, QaVolumeDay
 
 PERIODS = ("day", "week", "month")
 BY = ("none", "agent", "group")
@@ -68,7 +69,7 @@ async def qa_report(session: AsyncSession, day_from: str | None, day_to: str | N
     first, last = check_range(day_from, day_to, period, by, timezone)
     key = _key(by).label("k")
     rows = (await session.execute(
-        select(QaItem.day, key, func.count(QaItem.id), func.sum(QaItem.score),
+        select(QaItem.day, key, func.count(), func.sum(QaItem.score),
                func.sum(case((QaItem.passed, 1), else_=0)), func.sum(QaItem.hit_count),
                func.sum(case((QaItem.status.in_(("inspected", "appealed", "final")), 1), else_=0)))
         .where(QaItem.day >= first, QaItem.day <= last).group_by(QaItem.day, key)
@@ -101,7 +102,7 @@ def _local(column: Any, dialect: str, zone: ZoneInfo, part: str) -> Any:
     """The local day (YYYY-MM-DD) or hour of a timestamp column, in the database."""
     if dialect == "postgresql":
         local = func.timezone(zone.key, column)
-        return func.to_char(local, "YYYY-MM-DD") if part == "day" else cast(func.extract("hour", local), Integer)
+        return cast(local, Date) if part == "day" else cast(func.extract("hour", local), Integer)
     offset = datetime.now(zone).utcoffset() or timedelta(0)
     shift = f"{int(offset.total_seconds() // 3600):+d} hours"
     if part == "day":
@@ -109,60 +110,111 @@ def _local(column: Any, dialect: str, zone: ZoneInfo, part: str) -> Any:
     return cast(func.strftime("%H", column, shift), Integer)
 
 
+async def _count_days(session: AsyncSession, first: str, last: str, zone: ZoneInfo,
+                      dialect: str) -> list[tuple[str, str, int, int, int]]:
+    """(day, channel, hour, conversations, 0) per started conversation group and (day, "", -1, 0,
+    handed) per day with 转人工, counted from the conversations and their events (two group-bys)."""
+    start, end = _day_range_utc(first, last, zone)
+    day = _local(Conversation.started_at, dialect, zone, "day").label("d")
+    hour = _local(Conversation.started_at, dialect, zone, "hour").label("h")
+    rows: list[tuple[str, str, int, int, int]] = [
+        (str(d), str(channel), int(h), int(count), 0)
+        for d, h, channel, count in await session.execute(
+            select(day, hour, Conversation.channel, func.count())
+            .where(Conversation.started_at >= start, Conversation.started_at < end)
+            .group_by(day, hour, Conversation.channel)
+        )
+    ]
+    asked_day = _local(ConversationEvent.created_at, dialect, zone, "day").label("d")
+    rows += [
+        (str(d), "", -1, 0, int(count))
+        for d, count in await session.execute(
+            select(asked_day, func.count(func.distinct(ConversationEvent.conversation_id)))
+            .where(ConversationEvent.kind == "request_human", ConversationEvent.created_at >= start,
+                   ConversationEvent.created_at < end)
+            .group_by(asked_day)
+        )
+    ]
+    return rows
+
+
+async def volume_days(session: AsyncSession, first: str, last: str, zone: ZoneInfo,
+                      dialect: str) -> list[tuple[str, str, int, int, int]]:
+    """The counts of `_count_days`, from `qa_volume_days` for days that are over (computed once, on
+    first use: a marker row per day says it is done) and live for today."""
+    today = datetime.now(zone).date().isoformat()
+    closed_last = min(last, (date.fromisoformat(today) - timedelta(days=1)).isoformat())
+    rows: list[tuple[str, str, int, int, int]] = []
+    if first <= closed_last:
+        wanted = {(date.fromisoformat(first) + timedelta(days=n)).isoformat()
+                  for n in range((date.fromisoformat(closed_last) - date.fromisoformat(first)).days + 1)}
+        done = set((await session.execute(
+            select(QaVolumeDay.day).where(QaVolumeDay.day >= first, QaVolumeDay.day <= closed_last,
+                                          QaVolumeDay.channel == "", QaVolumeDay.hour == -1)
+        )).scalars())
+        missing = sorted(wanted - done)
+        if missing:
+            counted = await _count_days(session, missing[0], missing[-1], zone, dialect)
+            fresh = [r for r in counted if r[0] in missing]
+            markers = {r[0] for r in fresh if r[2] == -1}
+            fresh += [(d, "", -1, 0, 0) for d in missing if d not in markers]
+            session.add_all(QaVolumeDay(day=d, channel=c, hour=h, conversations=n, handed=k) for d, c, h, n, k in fresh)
+            try:
+                await session.commit()
+            except IntegrityError:  # another report stored them meanwhile
+                await session.rollback()
+        rows += [
+            (str(d), str(c), int(h), int(n), int(k))
+            for d, c, h, n, k in await session.execute(
+                select(QaVolumeDay.day, QaVolumeDay.channel, QaVolumeDay.hour, QaVolumeDay.conversations,
+                       QaVolumeDay.handed)
+                .where(QaVolumeDay.day >= first, QaVolumeDay.day <= closed_last)
+            )
+        ]
+    if last >= today:
+        rows += await _count_days(session, max(first, today), last, zone, dialect)
+    return rows
+
+
 async def service_report(session: AsyncSession, day_from: str | None, day_to: str | None, period: str = "day",
                          by: str = "none", timezone: str = "Asia/Shanghai") -> dict[str, Any]:
     first, last = check_range(day_from, day_to, period, by, timezone)
     zone = ZoneInfo(timezone)
     dialect = session.bind.dialect.name  # type: ignore[union-attr]
-    start, end = _day_range_utc(first, last, zone)
-    in_range = (Conversation.started_at >= start) & (Conversation.started_at < end)
-    # volume by channel and hour, and bot containment: every conversation, whoever served it
-    handed = (  # asked for a person in the window (a day's slack for one started just before its end)
-        select(ConversationEvent.conversation_id)
-        .where(ConversationEvent.kind == "request_human", ConversationEvent.created_at >= start,
-               ConversationEvent.created_at < end + timedelta(days=1))
-        .distinct().subquery()
-    )
-    day = _local(Conversation.started_at, dialect, zone, "day").label("d")
-    volume = (await session.execute(
-        select(day, Conversation.channel, func.count(Conversation.id), func.count(handed.c.conversation_id))
-        .outerjoin(handed, handed.c.conversation_id == Conversation.id)
-        .where(in_range).group_by(day, Conversation.channel)
-    )).all()
-    hour = _local(Conversation.started_at, dialect, zone, "hour").label("h")
-    hours = dict((await session.execute(
-        select(hour, func.count(Conversation.id)).where(in_range).group_by(hour)
-    )).all())
+    # volume by channel and hour (every conversation, whoever served it) and bot containment
+    volume = await volume_days(session, first, last, zone, dialect)
     by_channel: dict[str, int] = defaultdict(int)
+    hours: dict[int, int] = defaultdict(int)
     containment: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for d, channel, count, handed_count in volume:
-        by_channel[channel] += int(count)
-        cell = containment[bucket(d, period)]
-        cell[0] += int(count)
-        cell[1] += int(handed_count)
+    for d, channel, h, conversations, handed in volume:
+        if h >= 0:
+            by_channel[channel] += conversations
+            hours[h] += conversations
+            containment[bucket(d, period)][0] += conversations
+        elif handed:
+            containment[bucket(d, period)][1] += handed
     # served conversations (QA items): handoff reasons, waits, abandonment, response and handle times, CSAT
     key = _key(by).label("k")
     number = lambda column: func.sum(cast(column, Float))  # noqa: E731
     counted = lambda column: func.count(column)  # noqa: E731
     rows = (await session.execute(
-        select(QaItem.day, key, func.count(QaItem.id),
+        select(QaItem.day, key, QaItem.handoff_reason, func.count(),
                func.sum(case((QaItem.handed_off, 1), else_=0)),
                number(QaItem.wait_seconds), counted(QaItem.wait_seconds),
                func.sum(case((QaItem.handed_off & QaItem.wait_seconds.is_(None), 1), else_=0)),
                number(QaItem.first_response_seconds), counted(QaItem.first_response_seconds),
                number(QaItem.handle_seconds), counted(QaItem.handle_seconds),
                number(QaItem.csat), counted(QaItem.csat))
-        .where(QaItem.day >= first, QaItem.day <= last).group_by(QaItem.day, key)
+        .where(QaItem.day >= first, QaItem.day <= last).group_by(QaItem.day, key, QaItem.handoff_reason)
     )).all()
     cells: dict[tuple[str, Any], list[float]] = defaultdict(lambda: [0.0] * 11)
-    for d, k, *values in rows:
+    reasons: dict[str | None, int] = defaultdict(int)  # one scan: the reason is a grouping column too
+    for d, k, reason, *values in rows:
         cell = cells[(bucket(d, period), k)]
         for index, value in enumerate(values):
             cell[index] += float(value or 0)
-    reasons = dict((await session.execute(
-        select(QaItem.handoff_reason, func.count(QaItem.id))
-        .where(QaItem.day >= first, QaItem.day <= last, QaItem.handed_off).group_by(QaItem.handoff_reason)
-    )).all())
+        if values[1]:
+            reasons[reason] += int(values[1])
     names = await _names(session, by, {k for _, k in cells})
 
     def avg(total: float, count: float) -> float | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -150,3 +150,18 @@ def _indexes_on_shared_tables() -> list[Index]:
 
 
 SHARED_TABLE_INDEXES = _indexes_on_shared_tables()
+
+
+class QaVolumeDay(Base):
+    """Conversations started per local day, hour and channel, and 转人工 per day (channel "", hour -1):
+    kept for days that are over (they no longer change), so the service report reads ~100 rows a day
+    instead of every conversation; today is always counted live."""
+
+    __tablename__ = "qa_volume_days"
+    __table_args__ = (UniqueConstraint("day", "channel", "hour", name="uq_qa_volume_day"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(32))
+    hour: Mapped[int] = mapped_column(Integer)
+    conversations: Mapped[int] = mapped_column(Integer, default=0)
+    handed: Mapped[int] = mapped_column(Integer, default=0)

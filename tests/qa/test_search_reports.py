@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from core.db import make_engine, make_sessionmaker
 from core.errors import Refusal
 from core.models import User
 from core.models.base import utcnow
-from core.models.qa import QaItem
+from core.models.qa import QaItem, QaVolumeDay
 from qa import QaDesk, Query, flagged_citizen_messages, qa_report, search, service_report
 from qa.defaults import DEFAULT_SHEET
 from qa.sampling import Plan
@@ -113,6 +113,10 @@ async def test_reports_by_agent_and_period(world) -> None:
         first = service["served"][0]
         assert first["bucket"] == "2026-11-09" and first["closed"] == 2 and first["avg_wait_seconds"] == 5
         assert first["avg_first_response_seconds"] == 2 and first["avg_csat"] == 3 and first["abandoned"] == 0
+        # days that are over are counted once and kept: the second report reads them, same figures
+        assert await service_report(session, "2026-11-01", "2026-11-30", "day", "none") == service
+        kept = (await session.execute(select(func.count(QaVolumeDay.id)))).scalar_one()
+        assert kept >= 30  # a marker for each day, and the day's channel and hour counts
         with pytest.raises(Refusal):
             await qa_report(session, "2026-12-31", "2026-11-30", "day", "none")
         with pytest.raises(Refusal):
