@@ -16,6 +16,7 @@ MODULES: list[str] = [
     "kb",
     "phone_tickets",
     "telegram",
+    "web_embed",
     "web_previous",
     "web_widget",
     "wechat",

@@ -66,3 +66,43 @@ async def test_a_busy_queue_on_the_board_says_who_waits_and_today_s_figures(
             for citizen in citizens:  # leave the queue for the tests that follow (a 留言 each)
                 await citizen.send_frame({"type": "leave_message", "text": "测试结束，留言离开排队"})
                 await citizen.next_frame("done")
+
+
+async def test_take_over_then_answer_on_the_board_and_the_confirm_waits(
+    system: RunningSystem, new_page, screenshots: Path
+) -> None:
+    boss = await wide(await new_page(system.hub_urls[0]))
+    await log_in(boss, "super1", "super1pass", landing="/supervisor")
+    async with ChatClient(system.hub_urls[1]) as citizen:
+        await citizen.say("我的社保卡一直没寄到")
+        await citizen.send_frame({"type": "human"})
+        await citizen.next_frame("state", where=lambda f: f["owner"] == "queued")
+        row = boss.locator(f'#board-waiting tr.w-row[data-conversation-id="{citizen.conversation_id}"]')
+        takeover = row.locator(".takeover-btn")
+        await takeover.click()
+        await expect(takeover).to_have_text("确认接管？")
+        await boss.wait_for_timeout(6000)  # reading the row before deciding: the question is still asked
+        await expect(takeover).to_have_text("确认接管？")
+        await takeover.click()
+        await expect(boss.locator("#toast")).to_contain_text("可在右侧直接回复市民")
+
+        # answered in place: the conversation opens in the 监听 panel with a reply box
+        panel = boss.locator("#watch-panel")
+        await expect(panel).to_have_attribute("data-conversation-id", citizen.conversation_id)
+        await expect(boss.locator("#sv-reply-form")).to_be_visible()
+        await expect(boss.locator("#whisper-form")).to_be_hidden()
+        await expect(panel.locator(".msg[data-sender=citizen]")).to_contain_text("我的社保卡一直没寄到")
+        await boss.locator("#sv-reply-input").fill("您好，我是班长赵磊，马上帮您查寄送进度。")
+        await shot(boss, screenshots, "shift-board-take-over-reply", full_page=False)
+        await boss.locator("#sv-reply-send").click()
+        reply = await citizen.reply_from("agent")
+        assert reply["text"] == "您好，我是班长赵磊，马上帮您查寄送进度。" and reply["sender_name"] == "赵磊"
+        await expect(panel.locator(".msg[data-sender=agent]")).to_contain_text("马上帮您查寄送进度")
+
+        # done: closed from the 坐席工作台, so the board's later users start with no load of mine
+        await boss.goto("/agent")
+        tab = boss.locator(f'#my-convs .conv-tab[data-conversation-id="{citizen.conversation_id}"]')
+        await tab.click()
+        await boss.locator("#close-conv").click()
+        await boss.locator("#close-ok").click()
+        await expect(tab).to_have_attribute("data-ended", "true")
