@@ -138,9 +138,10 @@ class Dispatcher:
             return
         if state.owner == Owner.BOT:
             # the reply to the 满意度评价 prompt is a rating, not a question (flow.rating_reply)
-            if await self.ratings.take(conversation, inbound.text, self.handoff):
+            score = await self.ratings.take(conversation, inbound.text, self.handoff)
+            if score is not None:
                 thanks = str(self.handoff.config.texts["csat_thanks"])
-                await self.say(conversation, "system", thanks, meta={"csat_done": True})
+                await self.say(conversation, "system", thanks, meta={"csat_done": True, "score": score})
                 return
             # keywords, anger words and flagged citizens hand off before the bot is asked
             reason = await self.handoff.trigger(conversation, inbound.text, state)

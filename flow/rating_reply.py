@@ -72,9 +72,9 @@ class RatingReplies:
         key = self._key(conversation.channel, conversation.channel_user_id)
         await self.redis.set(key, conversation.id, ex=PROMPT_TTL_SECONDS)
 
-    async def take(self, conversation: ConversationView, text: str, rater: Rater) -> str | None:
-        """If this message answers the rating prompt with a score, record it and return the rated
-        conversation's id (the caller thanks the citizen); else None. Either way the prompt is spent."""
+    async def take(self, conversation: ConversationView, text: str, rater: Rater) -> int | None:
+        """If this message answers the rating prompt with a score, record it and return the score
+        (the caller thanks the citizen); else None. Either way the prompt is spent."""
         rated = await self.redis.getdel(self._key(conversation.channel, conversation.channel_user_id))
         if not rated:
             return None
@@ -88,4 +88,4 @@ class RatingReplies:
             if getattr(error, "code", None) is None:
                 raise
             return None
-        return str(rated)
+        return score

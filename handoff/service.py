@@ -652,7 +652,7 @@ class Handoff:
             found = {conv_id: (channel, name, last) for conv_id, channel, name, last in rows}
         async with self.redis.pipeline(transaction=False) as pipe:
             for conversation_id, _group, _since in waiting:
-                pipe.hmget(self.keys.conversation(conversation_id), "handoff_reason", "handoff_intent")
+                pipe.hmget(self.keys.conversation(conversation_id), "handoff_reason", "handoff_intent", "queued_at")
             why = dict(zip([conversation_id for conversation_id, _g, _s in waiting], await pipe.execute(), strict=True))
         now = time.time()
         items = []
@@ -660,7 +660,9 @@ class Handoff:
             if conversation_id not in found:
                 continue
             channel, name, last = found[conversation_id]
-            reason, intent = why.get(conversation_id) or (None, None)
+            reason, intent, queued_at = why.get(conversation_id) or (None, None, None)
+            if queued_at:  # a requeued conversation's queue score is shifted to the front (FRONT_OFFSET)
+                since = float(queued_at)
             items.append(
                 {
                     "conversation_id": conversation_id,
@@ -934,7 +936,8 @@ class Handoff:
             except IntegrityError:
                 continue  # a second tab rated at the same moment: update theirs
         if thank:
-            await self.speaker.say(conversation, "system", self.config.texts["csat_thanks"], meta={"csat_done": True})
+            meta = {"csat_done": True, "score": score}
+            await self.speaker.say(conversation, "system", self.config.texts["csat_thanks"], meta=meta)
         return {"conversation_id": conversation_id, "score": score}
 
     # ------------------------------------------------------------------ the sweeper

@@ -29,6 +29,9 @@ from tests.support import (
 )
 
 LOG_DIR = ROOT / "var" / "test-logs"
+# The shipped config keeps the bureau's working hours (a night-time handoff is told when people are
+# back): the suite runs at any hour, so its hubs queue around the clock unless a test turns hours on.
+os.environ.setdefault("ZWKF_HANDOFF__WORKING_HOURS__ENABLED", "false")
 
 
 def _sqlite_url(tmp: Path) -> str:

@@ -21,6 +21,7 @@ MODULES: list[str] = [
     "phone_tickets",
     "qa",
     "telegram",
+    "web_embed",
     "web_previous",
     "web_widget",
     "wechat",

@@ -40,5 +40,12 @@ export function startToday(box) {
   };
   load();
   setInterval(load, REFRESH_MS);
-  return (n) => put("waiting", String(n));
+  // the queue moved: today's counts have too (at most one fetch a few seconds)
+  let last = null;
+  let soon = null;
+  return (n) => {
+    put("waiting", String(n));
+    if (n !== last && !soon) soon = setTimeout(() => { soon = null; load(); }, 2000);
+    last = n;
+  };
 }

@@ -252,7 +252,10 @@ function decorate(node, msg) {
   if (meta.csat && msg.sender === "system" && meta.conversation_id && !node.querySelector(".csat-row")) {
     node.append(ratingRow(meta, (score) => sendFrame({ type: "csat", conversation_id: meta.conversation_id, score })));
   }
-  if (meta.csat_done) markRated(document, 0);
+  if (meta.csat_done) {
+    markRated(document, Number(meta.score) || 0);
+    if (!state.renderingPrevious && meta.score) state.ratedScore = Number(meta.score); // the newest rating
+  }
   if (msg.sender === "system" && (meta.off_hours || meta.offer_leave_message)) {
     state.offHours = state.offHours || !!meta.off_hours;
     if (meta.offer_leave_message) state.leaveOffered = true;
@@ -617,6 +620,7 @@ async function showPrevious(currentId) {
   box.textContent = "";
   box.append(el("div", { class: "previous-head", text: "上次会话（已结束）" }));
   messages.sort((a, b) => tsOf(a.created_at) - tsOf(b.created_at));
+  state.renderingPrevious = true;
   for (const msg of messages) {
     const node = buildMessage(normaliseSender(msg.sender), msg.text ?? "", senderName(msg), msg.created_at);
     node.dataset.state = "sent";
@@ -624,6 +628,8 @@ async function showPrevious(currentId) {
     for (const live of node.querySelectorAll(".msg-feedback, .msg-buttons")) live.remove(); // read-only
     box.append(node);
   }
+  state.renderingPrevious = false;
+  if (state.ratedScore) markRated(box, state.ratedScore); // rated again since (a typed rating lands in the new conversation)
   box.append(el("div", { class: "previous-foot", text: "以上为上次会话记录" }));
   box.classList.remove("hidden");
   if (stick) scrollToBottom();

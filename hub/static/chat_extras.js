@@ -46,7 +46,7 @@ function showRated(row, score) {
 /** The hub stored a rating (a "done" frame, or its thanks message): every prompt shows it as given. */
 export function markRated(root, score) {
   for (const row of root.querySelectorAll(".csat-row")) {
-    if (!row.dataset.score) showRated(row, score || Number(row.dataset.pending) || 0);
+    if (score || !row.dataset.score) showRated(row, score || Number(row.dataset.pending) || 0); // the latest rating wins
   }
 }
 

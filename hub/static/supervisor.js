@@ -3,12 +3,11 @@
 // 接管 (take over, a waiting or a served one). Take-over is deliberate: the hub does not hold it back
 // by the supervisor's own capacity; the page shows their load and says so before and after.
 // What is watched lives in the hub (Redis): a reconnect to any worker resumes it.
-import { keepStaffSocket, staffSocketState, showToast, sendJson, el, formatTime, initStaffHeader, toMillis, channelLabel } from "/static/common.js";
+import { keepStaffSocket, staffSocketState, showToast, sendJson, el, formatTime, initStaffHeader, toMillis, channelLabel, uuid } from "/static/common.js";
 import { messageBody } from "/static/attachments.js";
 import { startToday } from "/static/board_today.js";
 
 const REFRESH_MS = 5000;        // the hub pushes the board on every change; waits still grow between changes
-const CONFIRM_MS = 4000;        // 接管 asks for a second click within this time
 const PRESENCE = { online: ["在线", "tag-green"], busy: ["忙碌", "tag-orange"], away: ["离开", "tag-gray"], offline: ["离线", "tag-gray"] };
 const LABEL = { bot: "机器人", citizen: "市民", agent: "坐席", system: "系统" };
 
@@ -27,6 +26,9 @@ const ui = {
   whisperForm: $("whisper-form"),
   whisperInput: $("whisper-input"),
   whisperSend: $("whisper-send"),
+  replyForm: $("sv-reply-form"),
+  replyInput: $("sv-reply-input"),
+  replySend: $("sv-reply-send"),
   banner: $("conn-banner"),
   takeoverBanner: $("takeover-banner"),
   dot: $("conn-dot"),
@@ -109,6 +111,7 @@ function renderQueues(queues) {
 }
 
 const LONG_WAIT_S = 60;
+const REPLY_MAX = 2000; // the hub's limit for a reply (handoff.console.MAX_REPLY_CHARS)
 
 function renderWaiting(items) {
   const body = ui.waiting;
@@ -292,21 +295,38 @@ function takeOver(cid, button) {
     button.dataset.confirm = "1";
     button.textContent = full ? "已满，仍接管？" : "确认接管？";
     button.title = mine ? `您当前接待 ${mine.load}/${mine.capacity}，接管不受上限限制` : button.title;
-    setTimeout(() => {
+    // the question stays until answered: a click elsewhere (or Esc) withdraws it, time does not
+    const withdraw = (ev) => {
+      if (ev.type === "keydown" ? ev.key !== "Escape" : button.contains(ev.target)) return;
+      document.removeEventListener("pointerdown", withdraw, true);
+      document.removeEventListener("keydown", withdraw, true);
       if (button.dataset.confirm === "1") { delete button.dataset.confirm; button.textContent = "接管"; }
-    }, CONFIRM_MS);
+    };
+    document.addEventListener("pointerdown", withdraw, true);
+    document.addEventListener("keydown", withdraw, true);
     return;
   }
   delete button.dataset.confirm;
   button.textContent = "接管";
   if (!sendFrame({ type: "take_over", conversation_id: cid })) return;
+  state.takingOver = cid; // its "assigned" frame opens it here, to answer in place
   button.disabled = true;
   setTimeout(() => { button.disabled = false; }, 3000);
 }
 
 function handleAssigned(frame) {
-  state.mine.add(String(frame.conversation_id));
+  const id = String(frame.conversation_id);
+  state.mine.add(id);
   renderTakeoverBanner(); // the `taken_over` answer says how it went (and the load)
+  // what I take over (or had taken over before a reload, and am watching) opens in the 监听 panel with a reply box
+  if (state.takingOver === id || (state.watching && state.watching.id === id)) {
+    state.takingOver = null;
+    if (state.watching && state.watching.id !== id) sendFrame({ type: "unwatch", conversation_id: state.watching.id });
+    state.watching = { id, name: "", messages: new Map(), memo: null, ended: false, loading: true };
+    handleWatching(frame);
+    refreshConvButtons();
+    ui.replyInput.focus();
+  }
 }
 
 function handleTakenOver(frame) {
@@ -314,12 +334,13 @@ function handleTakenOver(frame) {
   const cap = Number(frame.capacity) || 0;
   toast(frame.over_capacity
     ? `已接管。您当前接待 ${load} 个会话，已超过上限 ${cap}，请到“坐席工作台”服务`
-    : `已接管（您当前接待 ${load}/${cap}），请到“坐席工作台”继续服务`);
+    : `已接管（您当前接待 ${load}/${cap}），可在右侧直接回复市民`);
 }
 
 function handleClosedMine(frame) {
   state.mine.delete(String(frame.conversation_id));
   renderTakeoverBanner();
+  if (state.watching && state.watching.id === String(frame.conversation_id)) renderWatch(false);
 }
 
 function renderTakeoverBanner() {
@@ -327,8 +348,8 @@ function renderTakeoverBanner() {
   ui.takeoverBanner.textContent = "";
   ui.takeoverBanner.classList.toggle("hidden", n === 0);
   if (n === 0) return;
-  ui.takeoverBanner.append(`您正在亲自服务 ${n} 个会话，请到 `,
-    el("a", { href: "/agent", "data-testid": "goto-agent" }, "坐席工作台"), " 回复市民并结束会话。");
+  ui.takeoverBanner.append(`您正在亲自服务 ${n} 个会话：可在右侧“监听”中直接回复，或到 `,
+    el("a", { href: "/agent", "data-testid": "goto-agent" }, "坐席工作台"), " 回复、转接和结束会话。");
 }
 
 /* -------------------------------------------------------------------- watch */
@@ -369,7 +390,8 @@ function handleWatching(frame) {
 
 function handleMessage(frame) {
   const msg = frame.message;
-  if (!frame.watching || !msg || !state.watching || String(msg.conversation_id) !== state.watching.id) return;
+  if (!msg || !state.watching || String(msg.conversation_id) !== state.watching.id) return;
+  if (!frame.watching && !state.mine.has(state.watching.id)) return;
   state.watching.messages.set(String(msg.id ?? Math.random()), msg);
   renderWatch(false);
 }
@@ -401,11 +423,14 @@ function renderWatch(forceScroll) {
   const w = state.watching;
   ui.watchEmpty.classList.toggle("hidden", !!w);
   ui.watchTranscript.classList.toggle("hidden", !w);
-  ui.whisperForm.classList.toggle("hidden", !w);
+  const mine = !!w && state.mine.has(w.id);
+  ui.whisperForm.classList.toggle("hidden", !w || mine); // my own conversation: I answer, nobody to whisper to
+  ui.replyForm.classList.toggle("hidden", !mine);
   ui.unwatch.classList.toggle("hidden", !w);
   ui.watchPanel.dataset.conversationId = w ? w.id : "";
   renderWatchTitle();
   updateWhisperControls();
+  updateReplyControls();
   const t = ui.watchTranscript;
   t.textContent = "";
   if (!w) return;
@@ -471,6 +496,27 @@ function sendWhisper(ev) {
   ui.whisperInput.focus();
 }
 
+/* 回复市民: a conversation I took over is answered right here (the same reply frame the console sends) */
+
+function updateReplyControls() {
+  const w = state.watching;
+  const mine = !!w && state.mine.has(w.id);
+  const text = ui.replyInput.value.trim();
+  ui.replyInput.disabled = !mine;
+  ui.replySend.disabled = !mine || !state.online || !text || ui.replyInput.value.length > REPLY_MAX;
+}
+
+function sendReply(ev) {
+  if (ev) ev.preventDefault();
+  const w = state.watching;
+  const text = ui.replyInput.value.trim();
+  if (!w || !state.mine.has(w.id) || !text || text.length > REPLY_MAX) return;
+  if (!sendFrame({ type: "reply", conversation_id: w.id, text, client_id: uuid() })) return;
+  ui.replyInput.value = "";
+  updateReplyControls();
+  ui.replyInput.focus();
+}
+
 /* --------------------------------------------------------------- connection */
 
 function handleError(frame) {
@@ -520,7 +566,7 @@ const connect = keepStaffSocket(state, {
   onOpen: syncBoard,
   onFrame: handleFrame,
   onDrop: pauseBoardSync,
-  onOnlineChange: updateWhisperControls,
+  onOnlineChange: () => { updateWhisperControls(); updateReplyControls(); },
 });
 
 /* -------------------------------------------------------------------- wire */
@@ -528,6 +574,11 @@ const connect = keepStaffSocket(state, {
 ui.unwatch.addEventListener("click", unwatch);
 ui.whisperForm.addEventListener("submit", sendWhisper);
 ui.whisperInput.addEventListener("input", updateWhisperControls);
+ui.replyForm.addEventListener("submit", sendReply);
+ui.replyInput.addEventListener("input", updateReplyControls);
+ui.replyInput.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) sendReply(ev);
+});
 ui.whisperInput.addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) sendWhisper(ev);
 });

@@ -55,7 +55,7 @@ function show(node, text) {
 export function callbackPhone(ticket, meId) {
   const wanted = ticket.title.startsWith("请回电：") || ticket.source === "message";
   if (!wanted || ticket.assignee_id !== meId) return null;
-  const out = el("span", { class: "callback-phone", "data-testid": "callback-phone" });
+  const out = el("div", { class: "callback-phone", "data-testid": "callback-phone" });
   const button = el("button", {
     class: "btn btn-sm", type: "button", "data-testid": "callback-phone-show",
     title: "查看完整号码以便回电（查看会记入日志）",
@@ -64,8 +64,8 @@ export function callbackPhone(ticket, meId) {
       const res = await api("GET", `/api/crm/tickets/${ticket.id}/callback_phone`);
       if (!res.ok) { button.disabled = false; out.textContent = res.data.reason || "无法查看号码"; return; }
       button.remove();
-      out.append(el("a", { href: `tel:${res.data.phone}`, "data-testid": "callback-phone-number", text: res.data.phone }),
-        el("span", { class: "muted", text: "（已记录查看）" }));
+      out.append("回电号码：", el("a", { href: `tel:${res.data.phone}`, "data-testid": "callback-phone-number", text: res.data.phone }),
+        el("span", { class: "muted", text: "（本次查看已记录）" }));
     },
   }, "显示完整号码回电");
   out.append(button);

@@ -7,6 +7,10 @@
  * page (HUB/chat?embed=1) in an iframe. The hub lets only the origins listed in
  * config.yml channels.web.allowed_origins frame the page.
  *
+ * A site that is not on that list cannot show the panel: the widget asks the hub first
+ * (/api/web/embed_check), says so in the browser console for the site's owner and on the button, and
+ * opens the chat page in a new tab instead.
+ *
  * Optional attributes: data-title (button text, default 在线咨询), data-position (right | left).
  * Script API: window.ZwkfWidget.open() / .close() / .toggle().
  *
@@ -41,7 +45,7 @@
   var title = script.getAttribute("data-title") || "在线咨询";
   var position = script.getAttribute("data-position") === "left" ? "left" : "right";
 
-  var root, button, badge, panel, frame, frameReady = false, isOpen = false, lastFocus = null;
+  var root, button, badge, panel, frame, frameReady = false, isOpen = false, lastFocus = null, blocked = false, labelNode;
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -107,7 +111,45 @@
     if (lastFocus && lastFocus.focus) { try { lastFocus.focus(); } catch (e) { /* gone */ } } else { button.focus(); }
   }
 
-  function toggle() { if (isOpen) close(); else open(); }
+  function toggle() {
+    if (blocked) { openInNewTab(); return; }
+    if (isOpen) close(); else open();
+  }
+
+  function openInNewTab() {
+    var tab = window.open(hub + "/chat", "_blank");
+    if (tab) { try { tab.opener = null; } catch (e) { /* cross-origin */ } }
+  }
+
+  /* This page may not frame the chat: warn its owner, say so on the button, open /chat in a tab. */
+  function refuseFraming(origin) {
+    blocked = true;
+    if (window.console && console.warn) {
+      console.warn("[政务云客服] 本站（" + origin + "）不在 channels.web.allowed_origins 允许列表中，"
+        + "在线咨询窗口无法嵌入本页，已改为在新窗口打开 " + hub + "/chat 。请联系客服系统管理员把本站加入允许列表。");
+    }
+    root.setAttribute("data-blocked", "true");
+    button.setAttribute("aria-haspopup", "false");
+    button.removeAttribute("aria-controls");
+    button.setAttribute("title", "本站暂未接入在线咨询窗口，点击将在新窗口打开在线咨询");
+    button.setAttribute("aria-label", title + "（在新窗口打开）");
+    labelNode.textContent = title + "（新窗口）";
+  }
+
+  function checkFraming() {
+    if (!window.XMLHttpRequest) return;
+    var xhr = new XMLHttpRequest();
+    try {
+      xhr.open("GET", hub + "/api/web/embed_check", true);
+    } catch (e) { return; }
+    xhr.onreadystatechange = function () {
+      if (xhr.readyState !== 4 || xhr.status !== 200) return;
+      var data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { return; }
+      if (data && data.allowed === false) refuseFraming(data.origin || originOf(location.href));
+    };
+    try { xhr.send(); } catch (e) { /* offline: the panel is tried as usual */ }
+  }
 
   function onMessage(ev) {
     if (ev.origin !== hubOrigin || !frame || ev.source !== frame.contentWindow) return;
@@ -141,7 +183,8 @@
     var icon = el("span", { "class": "zwkf-widget-icon", "aria-hidden": "true" });
     icon.innerHTML = '<svg viewBox="0 0 24 24" width="22" height="22" focusable="false"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z"/></svg>';
     button.appendChild(icon);
-    button.appendChild(el("span", { "class": "zwkf-widget-label" }, title));
+    labelNode = el("span", { "class": "zwkf-widget-label" }, title);
+    button.appendChild(labelNode);
     badge = el("span", { id: "zwkf-widget-badge", "class": "zwkf-widget-badge", "aria-hidden": "true" });
     badge.style.display = "none";
     button.appendChild(badge);
@@ -155,6 +198,7 @@
     root.appendChild(panel);
     root.appendChild(button);
     document.body.appendChild(root);
+    checkFraming();
 
     if (button.addEventListener) {
       button.addEventListener("click", toggle, false);

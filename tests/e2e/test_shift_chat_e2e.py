@@ -97,6 +97,7 @@ async def test_rating_stars_a_typed_rating_the_ended_conversation_after_a_reload
     await expect(previous).to_contain_text("上次会话（已结束）")
     await expect(previous.locator(".msg[data-sender=agent]").filter(has_text="政务服务网")).to_have_count(1)
     await expect(previous.locator("[data-testid=chat-csat-star]:enabled")).to_have_count(0)  # already rated
+    await expect(previous.locator("[data-testid=chat-csat-note]")).to_have_text("已评价 5 分，感谢！")
     await shot(citizen, screenshots, "shift-chat-previous", full_page=False)
 
     # 6. the ticket's reply, sent to the citizen from /tickets, arrives in the chat open now

@@ -53,7 +53,7 @@ async def test_queue_names_the_group_and_reason_and_a_saved_name_shows_at_once(
     _status, conv = await ask_for_a_person(citizen, frames)
     item = agent.locator(f'#queue-list .queue-item[data-conversation-id="{conv}"]')
     await expect(item.locator("[data-testid=queue-group]")).to_have_text("综合技能组")
-    await expect(item.locator("[data-testid=queue-reason]")).to_have_text("转人工原因：市民点击转人工")
+    await expect(item.locator("[data-testid=queue-reason]")).to_have_text("原因：市民点击转人工")
     await expect(item.locator(".qi-channel")).to_have_text("网页")
     await shot(agent, screenshots, "shift-console-queue", full_page=False)
 

@@ -55,7 +55,7 @@ async def test_a_phone_in_ticket_and_the_number_its_handler_calls_back(
     await log_in(other, "agent2", "agent2pass", landing="/tickets")
     refused = await other.request.get(f"/api/crm/tickets/{ticket_id}/callback_phone")
     assert refused.status == 403 and "处理人" in (await refused.json())["reason"]
-    await other.goto(f"/tickets#{ticket_id}")
+    await other.locator(f'#ticket-rows tr.ticket-row[data-ticket-id="{ticket_id}"]').click()
     await expect(other.locator("#ticket-detail")).to_contain_text("请回电：社保卡补办进度")
     await expect(other.locator("[data-testid=callback-phone-show]")).to_have_count(0)
 

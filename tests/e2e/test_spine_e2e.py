@@ -99,10 +99,12 @@ async def test_citizen_bot_queue_agent_and_back_to_the_bot(
     await human.click()
     status = citizen.locator("#chat-status")
     await expect(status).to_have_attribute("data-owner", "queued")
-    await expect(status).to_have_text(re.compile(r"^排队中，您前面还有 \d+ 人$"))
+    # who is ahead (or 您是下一位) and the hub's estimated wait
+    await expect(status).to_have_text(re.compile(r"^排队中，(您前面还有 \d+ 人|您是下一位)，预计等待"))
     position = int(await status.get_attribute("data-queue-position"))
     assert position >= 1
-    await expect(status).to_have_text(f"排队中，您前面还有 {position - 1} 人")
+    ahead = f"您前面还有 {position - 1} 人" if position > 1 else "您是下一位"
+    await expect(status).to_have_text(re.compile(f"^排队中，{ahead}，预计等待(不到 1 分钟|约 \\d+ 分钟)$"))
     await expect(human).to_have_text("排队中")
     await expect(human).to_be_disabled()
     await shot(citizen, screenshots, "chat-queued")

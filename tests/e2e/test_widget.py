@@ -204,15 +204,34 @@ async def test_phone_width_in_wechat(widget_site: WidgetSite, new_page, screensh
 
 
 async def test_a_site_not_on_the_allow_list_cannot_frame_the_chat(widget_site: WidgetSite, new_page) -> None:
+    """The page's owner is told in the console, the citizen on the button, and the chat opens in a
+    new tab instead of a grey, refused panel (issue 13.29)."""
     page = await new_page(widget_site.foreign_url)
+    warnings: list[str] = []
+    page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
     await page.goto("/")
-    await page.locator("#zwkf-widget-button").click()
-    await expect(page.locator("#zwkf-widget-frame")).to_be_attached()
-    await asyncio.sleep(2)
-    frame = next((f for f in page.frames if f != page.main_frame), None)
-    assert frame is not None
-    # Chromium refuses to render it (CSP frame-ancestors): no chat page inside
-    assert await page.frame_locator("#zwkf-widget-frame").locator("#chat-status").count() == 0
+    button = page.locator("#zwkf-widget-button")
+    await expect(button).to_contain_text("在线咨询（新窗口）")
+    await expect(page.locator("#zwkf-widget")).to_have_attribute("data-blocked", "true")
+    assert any("allowed_origins" in w and "127.0.0.2" in w for w in warnings), warnings
+    async with page.context.expect_page() as opened:
+        await button.click()
+    chat = await opened.value
+    await chat.wait_for_load_state()
+    assert chat.url == f"{widget_site.hub_url}/chat"
+    await expect(chat.locator("#chat-status")).to_have_attribute("data-owner", "bot")  # a working chat
+    # no refused frame on the bureau's page
+    await expect(page.locator("#zwkf-widget-frame")).to_have_count(0)
+    await expect(page.locator("#zwkf-widget-panel")).to_be_hidden()
+
+
+async def test_an_allowed_site_is_not_warned(widget_site: WidgetSite, new_page) -> None:
+    page = await new_page(widget_site.site_url)
+    warnings: list[str] = []
+    page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
+    await open_widget(page)
+    await expect(page.locator("#zwkf-widget-button")).not_to_contain_text("新窗口")
+    assert not [w for w in warnings if "allowed_origins" in w]
 
 
 # ------------------------------------------------------------------------------ with a scripted bot

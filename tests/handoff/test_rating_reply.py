@@ -59,6 +59,7 @@ async def test_a_typed_reply_to_the_prompt_is_a_rating_not_a_question(
     assert (rating.conversation_id, rating.score, rating.comment) == (closed, score, comment)
     last = (await hub.messages(now.id))[-1]
     assert last.sender == "system" and last.meta.get("csat_done") and last.text == "感谢您的评价！"
+    assert last.meta.get("score") == score  # the chat page shows the stars given
 
 
 async def test_a_question_after_the_prompt_goes_to_the_bot_and_only_the_first_reply_counts(hub: Hub) -> None:

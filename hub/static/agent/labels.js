@@ -13,9 +13,9 @@ const REASONS = {
   complaint: "市民要投诉",
 };
 
-/** "转人工原因" in Chinese; an intent the bot recognised is shown by its name. */
+/** Why the citizen was handed to a person ("原因：…"); an intent the bot recognised is shown by its name. */
 export function handoffReasonLabel(reason, intent) {
   if (!reason) return "";
   const known = REASONS[reason] || (intent && REASONS[intent]);
-  return `转人工原因：${known || (intent ? `机器人识别为“${intent}”` : reason)}`;
+  return `原因：${known || (intent ? `机器人识别为“${intent}”` : reason)}`;
 }

@@ -72,7 +72,9 @@ function fillQueueItem(li, item) {
   const group = li.querySelector(".qi-group");
   group.textContent = item.group ? `${item.group}技能组` : "";
   group.classList.toggle("hidden", !item.group);
-  li.querySelector(".qi-reason").textContent = handoffReasonLabel(item.reason, item.intent);
+  const reason = li.querySelector(".qi-reason");
+  reason.textContent = handoffReasonLabel(item.reason, item.intent);
+  reason.title = reason.textContent ? `转人工${reason.textContent}` : "";
   const wait = li.querySelector(".wait");
   // Keep the first estimate unless it moved by more than 2 s, so the clock never jitters.
   const start = waitingStart(item);
