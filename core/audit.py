@@ -7,7 +7,8 @@ and on PostgreSQL a trigger (migration 0040) refuses every other UPDATE/DELETE/T
 
 Actions in use (keep the names stable, the admin page filters by them): login, login_failed, logout,
 password_change, user_create, user_update, user_disable, user_enable, password_reset, unlock,
-view_citizen, export, kb_publish, audit_export, config_change; QA and other packages add theirs.
+view_citizen, export_citizens, kb_export, kb_publish (what citizens are answered changed: publish,
+unpublish, edit of a published entry), audit_export, config_change; QA and other packages add theirs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import Text, cast, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.models import AuditLog, utcnow
+from core.models import AuditLog, User, utcnow
 
 DEFAULT_RETENTION_DAYS = 180
 PAGE_LIMIT = 500
@@ -40,7 +41,9 @@ ACTION_NAMES = {
     "view_citizen": "查看客户信息",
     "export": "导出",
     "audit_export": "导出操作日志",
-    "kb_publish": "发布知识条目",
+    "kb_publish": "知识库发布变更",
+    "export_citizens": "导出客户资料",
+    "kb_export": "导出知识库",
     "config_change": "修改配置",
     "merge_citizen": "合并客户",
     "import_citizens": "导入客户",
@@ -109,9 +112,10 @@ def _escape_like(value: str) -> str:
 
 
 def _filtered(query: AuditQuery) -> Any:
-    statement = select(AuditLog)
+    # rows written before 0040 (or by code that passes only a user id) name no actor: the user's name
+    statement = select(AuditLog, User.username).outerjoin(User, User.id == AuditLog.user_id)
     if query.actor:
-        statement = statement.where(AuditLog.actor == query.actor)
+        statement = statement.where(or_(AuditLog.actor == query.actor, User.username == query.actor))
     if query.action:
         statement = statement.where(AuditLog.action == query.action)
     if query.since is not None:
@@ -131,12 +135,12 @@ def _filtered(query: AuditQuery) -> Any:
     return statement
 
 
-def row_json(row: AuditLog) -> dict[str, Any]:
+def row_json(row: AuditLog, username: str | None = None) -> dict[str, Any]:
     return {
         "id": row.id,
         "at": row.created_at.isoformat() if row.created_at else None,
         "user_id": row.user_id,
-        "actor": row.actor,
+        "actor": row.actor or username or "",
         "action": row.action,
         "action_name": ACTION_NAMES.get(row.action, row.action),
         "target": row.target,
@@ -152,12 +156,10 @@ async def search(
     statement = _filtered(query)
     async with sessions() as session:
         total = (await session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one()
-        rows = (
-            await session.execute(
-                statement.order_by(AuditLog.id.desc()).limit(min(limit, PAGE_LIMIT)).offset(max(offset, 0))
-            )
-        ).scalars()
-        return [row_json(row) for row in rows], int(total)
+        rows = await session.execute(
+            statement.order_by(AuditLog.id.desc()).limit(min(limit, PAGE_LIMIT)).offset(max(offset, 0))
+        )
+        return [row_json(row, username) for row, username in rows], int(total)
 
 
 async def all_matching(
@@ -165,8 +167,8 @@ async def all_matching(
 ) -> list[dict[str, Any]]:
     """Every matching row (newest first, at most `cap`) for an export."""
     async with sessions() as session:
-        rows = (await session.execute(_filtered(query).order_by(AuditLog.id.desc()).limit(cap))).scalars()
-        return [row_json(row) for row in rows]
+        rows = await session.execute(_filtered(query).order_by(AuditLog.id.desc()).limit(cap))
+        return [row_json(row, username) for row, username in rows]
 
 
 async def sweep(sessions: async_sessionmaker[AsyncSession], retention_days: int) -> int:

@@ -18,10 +18,12 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.response import HTTPResponse
 
 from bot.retrain import RetrainBusy, RetrainJobs, questions_of
+from core import audit
 from core.rate_limit import FEEDBACK_REFUSED, feedback_allowed
-from hub.app import error
+from hub.app import current_user, error
 from hub.auth import StaffUser
 from hub.routes.access import staff_only
+from hub.routes.accounts import client_ip
 from kb_sync.jobs import ImportJobs
 from kb_sync.preview import EMBEDDER, draft_from, draft_from_view, preview_draft
 from kb_sync.store import LOCAL_TZ, STATUSES, Change, KbError, SearchFilters
@@ -76,6 +78,9 @@ def editor_name(user: StaffUser) -> str:
 async def published_changed(request: Request, change: Change | bool) -> None:
     if change is True or (isinstance(change, Change) and change.published_changed):
         await services(request).answers.notify_changed()
+        ids = change.ids if isinstance(change, Change) else []
+        await audit.write(services(request).sessions, await current_user(request), "kb_publish",
+                          f"kb:{','.join(ids[:5])}"[:128], client_ip(request), {"count": len(ids), "ids": ids[:200]})
 
 
 def threshold(request: Request) -> float:
@@ -299,6 +304,8 @@ async def export(request: Request, user: StaffUser) -> HTTPResponse:
         raise KbError(400, "状态只能是草稿、已发布或已归档。", "bad_status")
     entries = await services(request).kb.all_entries(int_or_none(request.args.get("branch_id"), "知识分类"), status)
     stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%d-%H%M")
+    await audit.write(services(request).sessions, user, "kb_export", "kb", client_ip(request),
+                      {"count": len(entries), "status": status, "format": kind})
     return _download(export_entries(entries, kind), f"知识库导出-{stamp}", kind)
 
 

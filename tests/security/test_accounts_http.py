@@ -199,3 +199,17 @@ def test_the_audit_log_searches_and_exports_to_excel(hubs: Running) -> None:
 
     lines = [json.loads(line) for line in hubs.log(0).splitlines() if line.startswith("{")]
     assert any(line.get("request_id") == "audit-test-1" and "failed login" in line["msg"] for line in lines)
+
+
+def test_kb_publishing_and_exports_are_in_the_audit_log(hubs: Running) -> None:
+    editor = logged_in(hubs.url, "editor1", "editor1pass")
+    entry = editor.get("/api/kb/entries", params={"status": "published"}).json()["items"][0]
+    assert editor.post(f"/api/kb/entries/{entry['id']}/status", json={"status": "draft"}).status_code == 200
+    assert editor.post(f"/api/kb/entries/{entry['id']}/status", json={"status": "published"}).status_code == 200
+    assert editor.get("/api/kb/export", params={"format": "xlsx"}).status_code == 200
+    admin = logged_in(hubs.hubs.urls[1], "admin1", "admin1pass")
+    rows = admin.get("/api/admin/audit", params={"actor": "editor1"}).json()["items"]
+    publishes = [r for r in rows if r["action"] == "kb_publish"]
+    assert len(publishes) == 2 and all(entry["id"] in r["detail"]["ids"] for r in publishes)
+    export = next(r for r in rows if r["action"] == "kb_export")
+    assert export["detail"]["count"] >= 100 and export["ip"] == "127.0.0.1"

@@ -60,6 +60,12 @@ async def test_search_by_user_action_date_and_text(sessions) -> None:
     assert await found(text="%") == ["view_citizen"]  # a LIKE wildcard is matched literally
     assert sorted(await found(since=utcnow() - timedelta(days=1))) == ["login_failed", "user_create", "view_citizen"]
     assert await found(until=utcnow() - timedelta(days=5)) == ["export"]
+    # a row written with only a user id (the screen-pop's) is found, and shown, by the user's name
+    agent = await staff(sessions, "agent2", "agent")
+    async with sessions() as session, session.begin():
+        session.add(AuditLog(user_id=agent.id, action="view_citizen", target="citizen:7", data={}))
+    items, _ = await audit.search(sessions, audit.AuditQuery(actor="agent2"))
+    assert [(i["action"], i["actor"]) for i in items] == [("view_citizen", "agent2")]
     items, _ = await audit.search(sessions, audit.AuditQuery(action="login_failed"))
     assert items[0]["actor"] == "ghost" and items[0]["user_id"] is None and items[0]["action_name"] == "登录失败"
 
