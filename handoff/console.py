@@ -35,9 +35,10 @@ from core.events import (
     WhisperEvent,
 )
 from handoff.conversations import ConversationStore, ConversationView, MessageView
+from handoff.errors import HandoffError
 from handoff.message_writer import deliver_before_commit
 from handoff.notes import MAX_NOTE, NoteError, add_note
-from handoff.service import Handoff, HandoffError
+from handoff.service import Handoff
 from handoff.speaker import Speaker
 from handoff.state import Owner, OwnerState
 

@@ -175,9 +175,9 @@ def platform_channels(
     records = ChannelRecords(dispatcher, citizens)
     wechat = telegram = None
     if wechat_config.enabled:
-        api = WeChatAPI(wechat_config, redis, keys.prefix)
+        api = WeChatAPI(wechat_config, redis, keys)
         files = ChannelFiles(settings)  # citizens' images and voice, for the agent
-        wechat = WeChatChannel(wechat_config, dispatcher, records, redis, keys.prefix, api, files)
+        wechat = WeChatChannel(wechat_config, dispatcher, records, redis, keys, api, files)
         dispatcher.register_channel(wechat)
     if telegram_config.enabled:
         telegram = TelegramChannel(telegram_config, dispatcher, records)
