@@ -36,7 +36,7 @@ class Keys:
     def queues(self) -> str:
         return f"{self.prefix}queues"
 
-    def agent_conversations(self, agent_id: int) -> str:
+    def agent_conversations(self, agent_id: int | str) -> str:
         return f"{self.prefix}agent:{agent_id}:convs"
 
     def session(self, token: str) -> str:

@@ -80,6 +80,7 @@ class AgentActions:
         if len(memo) > MAX_MEMO:
             raise HandoffError("too_long")
         await self.own(conversation.id, agent_id)
+        outcome: dict[str, Any]
         if to_agent not in (None, ""):
             target = await self._transfer_target(to_agent, agent_id)
             name, outcome = "transfer", {"to_agent_id": target}

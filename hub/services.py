@@ -114,10 +114,6 @@ async def build_services(settings: Settings) -> Services:
     dispatcher = Dispatcher(settings, conversations, citizens, ownership, bus, rasa)
     actions = build_action_registry(dispatcher, answers, kb)
 
-    async def state_frame(conversation_id: str) -> dict[str, Any]:
-        # owner, queue_position, eta_seconds, group, agent_name (handoff.service.Handoff.state_frame)
-        return await dispatcher.handoff.state_frame(conversation_id)
-
     async def history(conversation_id: str) -> list[MessageJson]:
         # a supervisor's whisper and an agent's internal note are never shown to the citizen
         return [m.to_json() for m in await conversations.transcript(conversation_id) if not m.internal]
@@ -135,7 +131,7 @@ async def build_services(settings: Settings) -> Services:
 
     web = WebChannel(
         dispatcher,
-        state_frame,
+        dispatcher.handoff.state_frame,  # owner, queue_position, eta_seconds, group, agent_name
         history,
         max_frame_chars=int(settings.get("channels.web.max_frame_chars", 4000)),
         max_text_chars=int(settings.get("channels.web.max_text_chars", 1000)),
