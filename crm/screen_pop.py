@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,8 +21,11 @@ from core.models import AuditLog, Conversation, Message
 from crm.profiles import UNMASKED_ROLES, CitizenDirectory
 from crm.tickets import TicketDesk, as_utc
 
-if TYPE_CHECKING:
-    from handoff import ConversationStore
+
+class Conversations(Protocol):
+    """Where the conversation's record is read (handoff.ConversationStore, passed in by the hub)."""
+
+    async def get(self, conversation_id: str) -> Any: ...
 
 __all__ = ["UNMASKED_ROLES", "ScreenPopAudits", "audit_screen_pop", "build_screen_pop"]
 
@@ -31,7 +34,7 @@ PREVIOUS_LIMIT = 10  # earlier conversations listed on the panel
 
 async def build_screen_pop(
     citizens: CitizenDirectory,
-    conversations: ConversationStore,
+    conversations: Conversations,
     conversation_id: str,
     *,
     viewer_id: int,

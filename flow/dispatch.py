@@ -15,7 +15,7 @@ from channels import InboundMessage, OutboundMessage, OutputChannel
 from core.bus import EventBus
 from core.config import Settings
 from core.events import CitizenPresenceEvent, MessageEvent, TypingEvent
-from crm import CitizenDirectory
+from crm import CitizenDirectory, add_message_ticket
 from flow.open_conversations import OpenConversations
 from flow.rating_reply import RatingReplies
 from flow.recovery import AnswerLeases
@@ -60,7 +60,7 @@ class Dispatcher:
         self.bus = bus
         self.rasa = rasa
         self.channels: dict[str, OutputChannel] = {}
-        self.handoff = Handoff(self, bus, settings, ownership, conversations, citizens)
+        self.handoff = Handoff(self, bus, settings, ownership, conversations, citizens, add_message_ticket)
         self.open_conversations = OpenConversations(ownership.redis, ownership.keys)
         self.leases = AnswerLeases(ownership.redis, ownership.keys)
         self.ratings = RatingReplies(ownership.redis, ownership.keys)

@@ -23,12 +23,12 @@ from handoff import ConversationView
 MAX_AGE_SECONDS = 60
 POINTER_TTL_SECONDS = 86400
 
-# KEYS: the (channel, user) pointer; ARGV: 1 conversation hash key prefix
+# KEYS: the (channel, user) pointer; ARGV: a conversation hash key around its id (head, tail)
 # Returns false, or {view json, owner, agent id, group}
 _GET_LUA = """
 local id = redis.call('GET', KEYS[1])
 if not id then return false end
-local key = ARGV[1] .. id
+local key = ARGV[1] .. id .. ARGV[2]
 local values = redis.call('HMGET', key, 'view', 'owner', 'agent_id', 'group')
 if not values[1] or not values[2] then return false end
 return {values[1], values[2], values[3] or '', values[4] or ''}
@@ -51,12 +51,13 @@ class OpenConversations:
         self._keys = keys
         self._get = redis.register_script(_GET_LUA)
         self._put = redis.register_script(_PUT_LUA)
+        self._conversation_key = list(keys.around(keys.conversation))
 
     def _pointer(self, channel: str, channel_user_id: str) -> str:
-        return f"{self._keys.prefix}openconv:{channel}:{channel_user_id}"
+        return self._keys.open_conversation(channel, channel_user_id)
 
     async def get(self, channel: str, channel_user_id: str) -> ConversationView | None:
-        found = await self._get(keys=[self._pointer(channel, channel_user_id)], args=[self._keys.conversation("")])
+        found = await self._get(keys=[self._pointer(channel, channel_user_id)], args=self._conversation_key)
         if not found:
             return None
         raw, owner, agent_id, group = found

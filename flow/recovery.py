@@ -35,20 +35,20 @@ TAKE_OVER_WINDOW = 300.0  # an unknown message older than this is not re-asked
 SWEEP_SECONDS = 2.0
 SWEEP_BATCH = 50
 
-# KEYS: the lease, the set of leases; ARGV: 1 my worker id, 2 worker key prefix, 3 member,
-# 4 now, 5 lease ttl, 6 '1' = a missing lease may be taken (the message is recent)
+# KEYS: the lease, the set of leases; ARGV: 1 my worker id, 2-3 a worker's heartbeat key around
+# its id (Keys.around), 4 member, 5 now, 6 lease ttl, 7 '1' = a missing lease may be taken (the message is recent)
 # Returns 1 taken over, 0 its worker is alive, -1 done (or too old to know)
 _TAKE_OVER_LUA = """
 local holder = redis.call('GET', KEYS[1])
-if holder == 'done' then redis.call('ZREM', KEYS[2], ARGV[3]) return -1 end
+if holder == 'done' then redis.call('ZREM', KEYS[2], ARGV[4]) return -1 end
 if holder then
-  if holder == ARGV[1] or redis.call('EXISTS', ARGV[2] .. holder) == 1 then return 0 end
-elseif ARGV[6] ~= '1' then
-  redis.call('ZREM', KEYS[2], ARGV[3])
+  if holder == ARGV[1] or redis.call('EXISTS', ARGV[2] .. holder .. ARGV[3]) == 1 then return 0 end
+elseif ARGV[7] ~= '1' then
+  redis.call('ZREM', KEYS[2], ARGV[4])
   return -1
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[5]))
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[6]))
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
 return 1
 """
 
@@ -58,22 +58,22 @@ Reanswer = Callable[[int], Awaitable[None]]
 class AnswerLeases:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
-        self._prefix = keys.prefix
+        self._keys = keys
         self.worker_id = uuid.uuid4().hex[:12]
         self._take_over = redis.register_script(_TAKE_OVER_LUA)
         self._tasks: list[asyncio.Task[None]] = []
         self._reanswering: set[asyncio.Task[None]] = set()
 
     def _lease(self, message_id: int) -> str:
-        return f"{self._prefix}answering:{message_id}"
+        return self._keys.answering(message_id)
 
     @property
     def _set(self) -> str:
-        return f"{self._prefix}answering"
+        return self._keys.answering_set()
 
     @property
-    def _workers(self) -> str:
-        return f"{self._prefix}worker:"
+    def _heartbeat_key(self) -> str:
+        return self._keys.worker(self.worker_id)
 
     async def begin(self, message_id: int, read_hash: str | None = None) -> dict[str, str]:
         """Right after the commit, before the acknowledgement: this worker is answering it.
@@ -81,7 +81,7 @@ class AnswerLeases:
         `read_hash`: a hash to read in the same round trip (the dispatcher's conversation state);
         returns it ({} without one)."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(self._workers + self.worker_id, 1, ex=HEARTBEAT_TTL)
+            pipe.set(self._heartbeat_key, 1, ex=HEARTBEAT_TTL)
             pipe.set(self._lease(message_id), self.worker_id, ex=LEASE_TTL)
             pipe.zadd(self._set, {str(message_id): time.time()})
             if read_hash is not None:
@@ -100,7 +100,7 @@ class AnswerLeases:
         age = (datetime.now(UTC) - created_at).total_seconds() if created_at else 0.0
         taken = await self._take_over(
             keys=[self._lease(message_id), self._set],
-            args=[self.worker_id, self._workers, str(message_id), time.time(), LEASE_TTL,
+            args=[self.worker_id, *self._keys.around(self._keys.worker), str(message_id), time.time(), LEASE_TTL,
                   "1" if age <= TAKE_OVER_WINDOW else ""],
         )
         return int(taken) == 1
@@ -129,13 +129,13 @@ class AnswerLeases:
     async def _heartbeat(self) -> None:
         while True:
             try:
-                await self._redis.set(self._workers + self.worker_id, 1, ex=HEARTBEAT_TTL)
+                await self._redis.set(self._heartbeat_key, 1, ex=HEARTBEAT_TTL)
             except Exception:
                 log.warning("worker heartbeat failed", exc_info=True)
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _sweeper(self, reanswer: Reanswer, created_at: Callable[[int], Awaitable[datetime | None]]) -> None:
-        lock = f"{self._prefix}answering:sweeper"
+        lock = self._keys.answering_sweeper()
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:

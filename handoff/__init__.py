@@ -1,7 +1,10 @@
 """Conversation ownership (bot / queue / agent), conversations and their transcripts; skill
-groups, routing and assignment, presence, 留言 tickets, transfer, close and CSAT (`Handoff`);
-the group-committed writer of transcript rows and transition records (`writer_for`,
-`deliver_before_commit`); the console's 快捷回复 (`CannedStore`, `render_canned`) and 内部备注 (`add_note`)."""
+groups, routing and assignment, presence, 留言 tickets, transfer, close and CSAT, supervision
+(`Handoff`, a thin front over handoff.presence, .assignment, .waiting, .agent_actions, .csat,
+.supervision, .sweeper, .triggers); the agent console's live side (`AgentConsole`); the
+group-committed writer of transcript rows and transition records (`writer_for`,
+`deliver_before_commit`); the console's 快捷回复 (`CannedStore`, `render_canned`) and 内部备注
+(`add_note`). Handoff talks back to citizens through a `Speaker` (the message path) passed in."""
 
 from handoff.canned import CannedError, CannedStore
 from handoff.canned import render as render_canned

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.bus import EventBus
@@ -35,25 +35,24 @@ from core.events import (
     WatchEvent,
     WhisperEvent,
 )
-from handoff.assist_context import RecentLines, suggest_in_context
+from handoff.assist import Assist, Suggest, last_suggestible, suggestible
 from handoff.conversations import ConversationStore, ConversationView, MessageView
+from handoff.errors import HandoffError
 from handoff.message_writer import deliver_before_commit
 from handoff.notes import MAX_NOTE, NoteError, add_note
-from handoff.service import Handoff, HandoffError
+from handoff.outboxes import AgentOutboxes
+from handoff.service import Handoff
 from handoff.speaker import Speaker
 from handoff.state import Owner, OwnerState
 
 log = logging.getLogger(__name__)
 
 MAX_REPLY_CHARS = 2000
-ASSIST_K = 3
-ASSIST_MIN_SCORE = 0.02  # calibrated confidence below which a KB entry is noise, not a suggestion
 SCREEN_POPS_AT_ONCE = 8  # screen-pops this worker builds together (each reads ~5 rows at once)
 TYPING_THROTTLE_SECONDS = 2.0  # an agent's typing reaches the citizen at most this often
 # a frame from an agent is a heartbeat, passed on at most this often (the sweeper's tick also
 # refreshes every agent with a socket here): a burst of frames costs one Redis round trip
 HEARTBEAT_EVERY_SECONDS = 5.0
-TEXT_KINDS = (None, "text", "voice")  # what a KB answer can be suggested for (not images, files …)
 ERRORS = {
     "bad_json": "消息格式错误。",
     "bad_field": "请求内容不完整。",
@@ -72,7 +71,6 @@ ScreenPop = Callable[[str, Any], Awaitable[dict[str, Any]]]
 # writes the `view_citizen` audit row of a screen-pop once it is on the agent's screen
 # (conversation id, viewer, citizen id); None: the ScreenPop audits while it builds
 AuditScreenPop = Callable[[str, Any, Any], Awaitable[None]]
-Suggest = Callable[[str, int], Awaitable[list[Any]]]  # kb_sync.AnswerService.suggest
 
 
 class ConsoleError(ValueError):
@@ -93,21 +91,21 @@ class AgentConsole:
         audit_screen_pop: AuditScreenPop | None = None,
         screen: Callable[[str], list[Any]] | None = None,  # content review: forbidden words in a reply (qa)
     ) -> None:
+        self._screen = screen
         self._speaker = speaker
         self._bus = bus
-        self._screen = screen
         self._audit_screen_pop = audit_screen_pop
         self._audits: set[asyncio.Task[None]] = set()
         self._building = asyncio.Semaphore(SCREEN_POPS_AT_ONCE)
-        self._suggest = suggest
+        self._assist = Assist(suggest)
         self._typing_at: dict[tuple[int, str], float] = {}
         self._heartbeat_at: dict[int, float] = {}  # agent → when a frame of theirs last refreshed presence
         self._ownership = handoff.ownership
         self._conversations = conversations
-        self._recent = RecentLines()  # 智能推荐 reads the citizen's last lines together (handoff.assist_context)
         self._screen_pop = screen_pop
         self._queue_items = handoff.queue_items
-        self._sockets: dict[int, set[Any]] = defaultdict(set)
+        self._out = AgentOutboxes()
+        self._sockets = self._out.sockets  # agent → their sockets on this worker
         self._supervisors: set[int] = set()
         self._handoff = handoff
         self._handoff.local_agents = lambda: list(self._sockets)
@@ -115,10 +113,8 @@ class AgentConsole:
         self._queue_task: asyncio.Task[None] | None = None
         self._queue_sent = ""  # the queue list last pushed to every agent here
         self._board_dirty = False
-        self._outboxes: dict[int, asyncio.Queue[Any]] = {}
         # conversation → supervisors with a socket on this worker (an index of the lists in Redis)
         self._watching: dict[str, set[int]] = defaultdict(set)
-        self._pumps: dict[int, asyncio.Task[None]] = {}
         self._board_task: asyncio.Task[None] | None = None
 
     def _queue_changed(self) -> None:
@@ -142,7 +138,7 @@ class AgentConsole:
                 continue  # nothing an agent sees has changed (a socket opened since got it on opening)
             self._queue_sent = frame
             for agent_id in list(self._sockets):
-                await self._send_to(agent_id, frame)
+                await self._out.send(agent_id, frame)
 
     def _board_changed(self) -> None:
         if not self._supervisors:
@@ -161,7 +157,7 @@ class AgentConsole:
                 log.exception("could not build the supervisor board")
                 continue
             for agent_id in list(self._supervisors):
-                await self._send_to(agent_id, frame)
+                await self._out.send(agent_id, frame)
 
     async def on_event(self, event: Event) -> None:
         """Called by the bus listener for every event: only cheap work here; anything that reads
@@ -171,7 +167,7 @@ class AgentConsole:
         if isinstance(event, MessageEvent | WhisperEvent) and event.conversation_id in self._watching:
             frame = json.dumps({"type": "message", "message": event.message, "watching": True}, ensure_ascii=False)
             for supervisor in self._watching[event.conversation_id] - {event.agent_id}:
-                self._post(supervisor, frame)
+                self._out.post(supervisor, frame)
         if isinstance(event, MessageEvent):
             if event.agent_id is not None:
                 self._on_message(event, int(event.agent_id))
@@ -181,7 +177,7 @@ class AgentConsole:
             if event.agent_id is not None:
                 targets.add(int(event.agent_id))
             for target in targets:
-                self._post(target, frame)
+                self._out.post(target, frame)
         elif isinstance(event, TypingEvent):
             if event.sender == "citizen" and event.agent_id is not None:
                 frame = json.dumps(
@@ -192,36 +188,36 @@ class AgentConsole:
                         "active": event.active is not False,
                     }
                 )
-                self._post(int(event.agent_id), frame)
+                self._out.post(int(event.agent_id), frame)
         elif isinstance(event, CitizenPresenceEvent):
             if event.agent_id is not None:
                 # the citizen closed (or came back to) the chat page they are served on: the agent sees it
                 frame = json.dumps(
                     {"type": "citizen_presence", "conversation_id": event.conversation_id, "present": event.present}
                 )
-                self._post(int(event.agent_id), frame)
+                self._out.post(int(event.agent_id), frame)
         elif isinstance(event, StateEvent):
             self._on_state(event)
         elif isinstance(event, WhisperEvent):
             if event.agent_id is not None:
                 frame = json.dumps({"type": "message", "message": event.message}, ensure_ascii=False)
-                self._post(int(event.agent_id), frame)
+                self._out.post(int(event.agent_id), frame)
         elif isinstance(event, WatchEvent):
             self._watch_changed(event)
         elif isinstance(event, PresenceEvent):
             agent_id = int(event.agent_id)
             if agent_id in self._sockets:
-                self._post(agent_id, json.dumps({"type": "presence", "status": event.status}))
+                self._out.post(agent_id, json.dumps({"type": "presence", "status": event.status}))
             self._board_changed()
 
     def _on_message(self, event: MessageEvent, agent_id: int) -> None:
         """A transcript line of a conversation an agent serves: to their console, and 智能推荐 for a citizen's."""
         frame = json.dumps({"type": "message", "message": event.message}, ensure_ascii=False)
-        self._post(agent_id, frame)
+        self._out.post(agent_id, frame)
         message = event.message
-        if message.get("sender") == "citizen" and _suggestible(message):
-            self._recent.remember(event.conversation_id, message)
-            self._post(agent_id, functools.partial(self._assist_json, event.conversation_id, message))
+        if message.get("sender") == "citizen" and suggestible(message):
+            self._assist.recent.remember(event.conversation_id, message)
+            self._out.post(agent_id, functools.partial(self._assist.json, event.conversation_id, message))
 
     def _on_state(self, event: StateEvent) -> None:
         """An ownership change: the queue list and the board change; the agent who lost it is told;
@@ -238,14 +234,14 @@ class AgentConsole:
                     "take_over": bool(event.data.get("take_over")),
                 }
             )
-            self._post(int(previous_agent), closed)
+            self._out.post(int(previous_agent), closed)
         agent_id = event.agent_id
         if event.owner == Owner.AGENT and agent_id is not None and int(agent_id) in self._sockets:
             # the screen-pop, on whichever worker holds the agent's socket (manual, auto, transfer)
             # built at once (beside the agent's other screen-pops), sent in the outbox's order
             building = asyncio.create_task(self._build_assigned(int(agent_id), event))
             building.add_done_callback(_retrieved)  # a socket gone meanwhile never awaits it
-            self._post(int(agent_id), functools.partial(self._assigned_for, int(agent_id), building))
+            self._out.post(int(agent_id), functools.partial(self._assigned_for, int(agent_id), building))
 
     async def _build_assigned(self, agent_id: int, event: StateEvent) -> tuple[Any, dict[str, Any]]:
         found = await self._handoff.user(agent_id)
@@ -262,11 +258,11 @@ class AgentConsole:
         own `assist` frame (neither delays the screen-pop)."""
         user, assigned = await building
         conversation_id = assigned["conversation_id"]
-        await self._send_to(agent_id, json.dumps(assigned, ensure_ascii=False, default=str))
+        await self._out.send(agent_id, json.dumps(assigned, ensure_ascii=False, default=str))
         self._audit_later(conversation_id, user, assigned)
-        source = _last_suggestible(assigned["transcript"])
+        source = last_suggestible(assigned["transcript"])
         if source is not None:
-            self._post(agent_id, functools.partial(self._assist_json, conversation_id, source))
+            self._out.post(agent_id, functools.partial(self._assist.json, conversation_id, source))
 
     async def _audit(self, conversation_id: str, user: Any, frame: dict[str, Any]) -> None:
         """The screen-pop's audit row, once the frame is sent (every screen-pop has one)."""
@@ -284,37 +280,8 @@ class AgentConsole:
         if not task.cancelled() and task.exception() is not None:
             log.error("could not write a screen-pop audit row: %r", task.exception())
 
-    def _post(self, agent_id: int, item: str | Callable[[], Awaitable[str | None]]) -> None:
-        """Queue a frame (or a coroutine making one, or sending its own) for an agent; frames leave in order."""
-        if agent_id not in self._sockets:
-            return
-        outbox = self._outboxes.get(agent_id)
-        if outbox is None:
-            outbox = self._outboxes[agent_id] = asyncio.Queue()
-            self._pumps[agent_id] = asyncio.create_task(self._pump(agent_id, outbox))
-        outbox.put_nowait(item)
-
-    async def _pump(self, agent_id: int, outbox: asyncio.Queue[Any]) -> None:
-        while True:
-            item = await outbox.get()
-            try:
-                frame = item if isinstance(item, str) else await item()
-                if frame is not None:
-                    await self._send_to(agent_id, frame)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("could not send a frame to agent %s", agent_id)
-
-    async def _send_to(self, agent_id: int, frame: str) -> None:
-        for socket in list(self._sockets.get(agent_id, ())):
-            try:
-                await socket.send(frame)
-            except Exception:
-                self._sockets[agent_id].discard(socket)
-
     async def serve(self, ws: Any, user: Any) -> None:
-        self._sockets[user.id].add(ws)
+        self._out.add(user.id, ws)
         self._queue_sent = ""  # this socket reads the list itself: the next push goes to everyone
         if user.role == "supervisor":
             self._supervisors.add(user.id)
@@ -330,10 +297,10 @@ class AgentConsole:
                 frame = await self._assigned_frame(conversation_id, user)
                 await ws.send(json.dumps(frame, ensure_ascii=False, default=str))
                 await self._audit(conversation_id, user, frame)
-                sources.append((conversation_id, _last_suggestible(frame["transcript"])))
+                sources.append((conversation_id, last_suggestible(frame["transcript"])))
             for conversation_id, source in sources:  # 智能推荐 after every transcript is on screen
                 if source is not None:
-                    await ws.send(await self._assist_json(conversation_id, source))
+                    await ws.send(await self._assist.json(conversation_id, source))
             if user.role == "supervisor":
                 await ws.send(json.dumps(await self._handoff.board(), ensure_ascii=False, default=str))
                 await self._resume_watching(ws, user)
@@ -352,16 +319,10 @@ class AgentConsole:
                     )
                 await self._heartbeat(user.id)
         finally:
-            self._sockets[user.id].discard(ws)
-            if not self._sockets[user.id]:
-                self._sockets.pop(user.id, None)
+            if self._out.remove(user.id, ws):
                 self._supervisors.discard(user.id)
                 self._unwatch(user.id)
-                self._outboxes.pop(user.id, None)
                 self._heartbeat_at.pop(user.id, None)
-                pump = self._pumps.pop(user.id, None)
-                if pump is not None:
-                    pump.cancel()
 
     async def _heartbeat(self, agent_id: int) -> None:
         """A frame from an agent is a heartbeat: passed on after the frame's own work (a reply does
@@ -496,7 +457,7 @@ class AgentConsole:
         # the agent's replies will need the record: the screen-pop has just read it (no second SELECT)
         await self._conversation(conversation_id, fixed_only=True)
         lines = [m.to_json() for m in transcript if m.sender == "citizen"]
-        self._recent.seed(conversation_id, [m for m in lines if _suggestible(m)])
+        self._assist.recent.seed(conversation_id, [m for m in lines if suggestible(m)])
         return {
             "type": "assigned",
             "conversation_id": conversation_id,
@@ -505,40 +466,6 @@ class AgentConsole:
             "transcript": [message.to_json() for message in transcript],
             "screen_pop": screen_pop,
         }
-
-    async def _assist(self, conversation_id: str, message: Mapping[str, Any]) -> dict[str, Any]:
-        """智能推荐: the top KB answers for one citizen message (none when the KB cannot say)."""
-        items: list[dict[str, Any]] = []
-        if self._suggest is not None:
-            try:
-                last = str(message.get("text") or "")
-                context = self._recent.context(conversation_id, message.get("id"))
-                found = await suggest_in_context(self._suggest, last, context, ASSIST_K)
-            except Exception:
-                log.exception("agent assist failed for %s", conversation_id)
-                found = []
-            items = [
-                {
-                    "entry_id": a.entry_id,
-                    "branch": a.branch,
-                    "question": a.question,
-                    "answer": a.answer,
-                    "short_answer": a.short_answer,
-                    "score": round(float(a.score), 3),
-                }
-                for a in found
-                if float(a.score) >= ASSIST_MIN_SCORE
-            ]
-        return {
-            "type": "assist",
-            "conversation_id": conversation_id,
-            "message_id": message.get("id"),
-            "text": message.get("text") or "",
-            "items": items,
-        }
-
-    async def _assist_json(self, conversation_id: str, message: Mapping[str, Any]) -> str:
-        return json.dumps(await self._assist(conversation_id, message), ensure_ascii=False)
 
     async def _typing(self, user: Any, conversation_id: str, active: Any) -> None:
         """The agent is writing (or stopped): passed to the citizen at most every 2 s."""
@@ -622,18 +549,6 @@ def _retrieved(task: asyncio.Task[Any]) -> None:
     """Mark a task's outcome seen (its awaiter reports failures; nobody else must)."""
     if not task.cancelled():
         task.exception()
-
-
-def _last_suggestible(transcript: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The citizen's last message the KB could answer (a picture after a question keeps the question)."""
-    return next((m for m in reversed(transcript) if m.get("sender") == "citizen" and _suggestible(m)), None)
-
-
-def _suggestible(message: Mapping[str, Any]) -> bool:
-    meta = message.get("meta") or {}
-    return (
-        bool(str(message.get("text") or "").strip()) and meta.get("kind") in TEXT_KINDS and not meta.get("attachment")
-    )
 
 
 class _Viewer:

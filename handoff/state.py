@@ -55,22 +55,25 @@ FRONT_OF_QUEUE = frozenset({"requeue", "transfer_to_group"})
 FRONT_OFFSET = 1e10  # front-of-queue scores are `now - FRONT_OFFSET`: ahead of everyone, in their own order
 
 # The whole transition in one script, so that of several workers or agents exactly one wins.
-# Key names are built from the prefix inside the script from what the hash holds *now*
-# (the previous agent's set, the previous group's queue), so a racing change cannot make
-# the script clean up the wrong set.
-# KEYS: conv hash
+# Key names of groups and agents are built inside the script (from the head and tail of each
+# kind of key, core.redis_client.Keys.around) from what the hash holds *now* (the previous
+# agent's set, the previous group's queue), so a racing change cannot make the script clean up
+# the wrong set.
+# KEYS: conv hash, the set of queues
 # ARGV: 1 allowed sources (comma list), 2 target, 3 new agent id, 4 conversation id, 5 queue score,
-#       6 capacity, 7 group ('' = keep), 8 key prefix, 9 '1' = the new agent must be `online`,
-#       10 expected current agent ('' = any), 11 now
+#       6 capacity, 7 group ('' = keep), 8 '1' = the new agent must be `online`,
+#       9 expected current agent ('' = any), 10 now, 11-12 a queue key around its group,
+#       13-14 an agent's conversations key around its id, 15-16 a presence key around its id
 # Returns {code, previous owner, previous agent, group[, version]}: code 1 ok, 0 wrong state, -1 at capacity,
 # -2 not online
-_TRANSITION_LUA = """
+TRANSITION_LUA = """
+local function queue(group) return ARGV[11] .. group .. ARGV[12] end
+local function convs(agent) return ARGV[13] .. agent .. ARGV[14] end
 local cur = redis.call('HGET', KEYS[1], 'owner') or 'bot'
 local cur_agent = redis.call('HGET', KEYS[1], 'agent_id') or ''
 local cur_group = redis.call('HGET', KEYS[1], 'group') or ''
 if not string.find(',' .. ARGV[1] .. ',', ',' .. cur .. ',', 1, true) then return {0, cur, cur_agent, cur_group} end
-if ARGV[10] ~= '' and cur_agent ~= ARGV[10] then return {0, cur, cur_agent, cur_group} end
-local prefix = ARGV[8]
+if ARGV[9] ~= '' and cur_agent ~= ARGV[9] then return {0, cur, cur_agent, cur_group} end
 local target = ARGV[2]
 local new_agent = ARGV[3]
 local group = ARGV[7]
@@ -78,26 +81,26 @@ if group == '' then group = cur_group end
 local agent_set = ''
 if target == 'agent' then
   if new_agent == '' or (cur == 'agent' and cur_agent == new_agent) then return {0, cur, cur_agent, cur_group} end
-  agent_set = prefix .. 'agent:' .. new_agent .. ':convs'
+  agent_set = convs(new_agent)
   local capacity = tonumber(ARGV[6])
   if capacity > 0 and redis.call('SCARD', agent_set) >= capacity then return {-1, cur, cur_agent, cur_group} end
-  if ARGV[9] == '1' and redis.call('HGET', prefix .. 'presence:' .. new_agent, 'status') ~= 'online' then
+  if ARGV[8] == '1' and redis.call('HGET', ARGV[15] .. new_agent .. ARGV[16], 'status') ~= 'online' then
     return {-2, cur, cur_agent, cur_group}
   end
 end
-if cur == 'queued' and cur_group ~= '' then redis.call('ZREM', prefix .. 'queue:' .. cur_group, ARGV[4]) end
-if cur == 'agent' and cur_agent ~= '' then redis.call('SREM', prefix .. 'agent:' .. cur_agent .. ':convs', ARGV[4]) end
+if cur == 'queued' and cur_group ~= '' then redis.call('ZREM', queue(cur_group), ARGV[4]) end
+if cur == 'agent' and cur_agent ~= '' then redis.call('SREM', convs(cur_agent), ARGV[4]) end
 redis.call('HSET', KEYS[1], 'owner', target, 'agent_id', new_agent, 'group', group)
 if target ~= 'bot' then redis.call('HSET', KEYS[1], 'fallbacks', 0) end
 if target == 'queued' then
-  redis.call('ZADD', prefix .. 'queue:' .. group, ARGV[5], ARGV[4])
-  redis.call('SADD', prefix .. 'queues', group)
-  redis.call('HSET', KEYS[1], 'queued_at', ARGV[11])
+  redis.call('ZADD', queue(group), ARGV[5], ARGV[4])
+  redis.call('SADD', KEYS[2], group)
+  redis.call('HSET', KEYS[1], 'queued_at', ARGV[10])
 end
 if target == 'agent' then
   redis.call('SADD', agent_set, ARGV[4])
-  redis.call('HSET', KEYS[1], 'assigned_at', ARGV[11])
-  redis.call('HSET', prefix .. 'presence:' .. new_agent, 'last_assigned', ARGV[11])
+  redis.call('HSET', KEYS[1], 'assigned_at', ARGV[10])
+  redis.call('HSET', ARGV[15] .. new_agent .. ARGV[16], 'last_assigned', ARGV[10])
 end
 -- a version that orders the transitions of one conversation (microseconds of the Redis clock,
 -- strictly increasing), so the database record is never overwritten by an older one
@@ -110,8 +113,9 @@ return {1, cur, cur_agent, cur_group, string.format('%.0f', version)}
 """
 
 
-# KEYS: conv hash, the group's queue, the set of queues; ARGV: owner, agent id, group, conversation id, now, prefix
-_LOAD_LUA = """
+# KEYS: conv hash, the group's queue, the set of queues, the agent's conversations ('' without an agent);
+# ARGV: owner, agent id, group, conversation id, now
+LOAD_LUA = """
 if redis.call('HEXISTS', KEYS[1], 'owner') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'agent_id', ARGV[2], 'group', ARGV[3])
 if ARGV[1] == 'queued' and ARGV[3] ~= '' then
@@ -120,18 +124,18 @@ if ARGV[1] == 'queued' and ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'queued_at', ARGV[5])
 end
 if ARGV[1] == 'agent' and ARGV[2] ~= '' then
-  redis.call('SADD', ARGV[6] .. 'agent:' .. ARGV[2] .. ':convs', ARGV[4])
+  redis.call('SADD', KEYS[4], ARGV[4])
 end
 return 1
 """
 
 
-# Every queue's members: KEYS: the set of queues; ARGV: the queue key prefix ('{prefix}queue:').
+# Every queue's members: KEYS: the set of queues; ARGV: a queue key around its group (head, tail).
 # Returns a flat list: conversation id, group, score, ...
-_WAITING_LUA = """
+WAITING_LUA = """
 local out = {}
 for _, group in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local items = redis.call('ZRANGE', ARGV[1] .. group, 0, -1, 'WITHSCORES')
+  local items = redis.call('ZRANGE', ARGV[1] .. group .. ARGV[2], 0, -1, 'WITHSCORES')
   for i = 1, #items, 2 do
     out[#out + 1] = items[i]
     out[#out + 1] = group
@@ -188,9 +192,11 @@ class Ownership:
         self._sessions = sessions
         self._bus = bus
         self._writer = writer_for(sessions.kw["bind"])
-        self._script = redis.register_script(_TRANSITION_LUA)
-        self._load_script = redis.register_script(_LOAD_LUA)
-        self._waiting_script = redis.register_script(_WAITING_LUA)
+        self._script = redis.register_script(TRANSITION_LUA)
+        self._load_script = redis.register_script(LOAD_LUA)
+        self._waiting_script = redis.register_script(WAITING_LUA)
+        # the group and agent keys the transition script builds (Keys.around)
+        self._around = (*keys.around(keys.queue), *keys.around(keys.agent_conversations), *keys.around(keys.presence))
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -209,12 +215,13 @@ class Ownership:
 
         Only when Redis has no state for it: the record may lag behind a transition another
         worker is still writing, and must never overwrite (or re-queue) the live state."""
+        keys = self._keys
         await self._load_script(
-            keys=[self._keys.conversation(conversation_id), self._keys.queue(group or ""), self._keys.queues()],
-            args=[
-                owner, "" if agent_id is None else str(agent_id), group or "", conversation_id, time.time(),
-                self._keys.prefix,
+            keys=[
+                keys.conversation(conversation_id), keys.queue(group or ""), keys.queues(),
+                "" if agent_id is None else keys.agent_conversations(agent_id),
             ],
+            args=[owner, "" if agent_id is None else str(agent_id), group or "", conversation_id, time.time()],
         )
 
     async def state(self, conversation_id: str) -> OwnerState:
@@ -248,7 +255,7 @@ class Ownership:
         now = time.time()
         new_agent = agent_id if transition.target == Owner.AGENT else None
         reply = await self._script(
-            keys=[keys.conversation(conversation_id)],
+            keys=[keys.conversation(conversation_id), keys.queues()],
             args=[
                 ",".join(sorted(s.value for s in transition.sources)),
                 transition.target.value,
@@ -258,10 +265,10 @@ class Ownership:
                 now - FRONT_OFFSET if name in FRONT_OF_QUEUE else now,
                 capacity,
                 group or "",
-                keys.prefix,
                 "1" if require_online else "",
                 "" if expected_agent is None else str(expected_agent),
                 now,
+                *self._around,
             ],
         )
         ok, previous, previous_agent, previous_group = reply[:4]
@@ -339,7 +346,7 @@ class Ownership:
 
     async def waiting(self) -> list[tuple[str, str, float]]:
         """Every waiting conversation as (conversation id, group, since), oldest first (one round trip)."""
-        raw = await self._waiting_script(keys=[self._keys.queues()], args=[self._keys.queue("")])
+        raw = await self._waiting_script(keys=[self._keys.queues()], args=[*self._keys.around(self._keys.queue)])
         items = [(raw[i], raw[i + 1], float(raw[i + 2])) for i in range(0, len(raw), 3)]
         return sorted(items, key=lambda item: (item[2], item[1]))
 

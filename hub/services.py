@@ -124,10 +124,6 @@ async def build_services(settings: Settings) -> Services:
     dispatcher = Dispatcher(settings, conversations, citizens, ownership, bus, rasa)
     actions = build_action_registry(dispatcher, answers, kb)
 
-    async def state_frame(conversation_id: str) -> dict[str, Any]:
-        # owner, queue_position, eta_seconds, group, agent_name (handoff.service.Handoff.state_frame)
-        return await dispatcher.handoff.state_frame(conversation_id)
-
     async def history(conversation_id: str) -> list[MessageJson]:
         # a supervisor's whisper and an agent's internal note are never shown to the citizen
         return [m.to_json() for m in await conversations.transcript(conversation_id) if not m.internal]
@@ -145,7 +141,7 @@ async def build_services(settings: Settings) -> Services:
 
     web = WebChannel(
         dispatcher,
-        state_frame,
+        dispatcher.handoff.state_frame,  # owner, queue_position, eta_seconds, group, agent_name
         history,
         max_frame_chars=int(settings.get("channels.web.max_frame_chars", 4000)),
         max_text_chars=int(settings.get("channels.web.max_text_chars", 1000)),
@@ -191,9 +187,9 @@ def platform_channels(
     records = ChannelRecords(dispatcher, citizens)
     wechat = telegram = None
     if wechat_config.enabled:
-        api = WeChatAPI(wechat_config, redis, keys.prefix)
+        api = WeChatAPI(wechat_config, redis, keys)
         files = ChannelFiles(settings)  # citizens' images and voice, for the agent
-        wechat = WeChatChannel(wechat_config, dispatcher, records, redis, keys.prefix, api, files)
+        wechat = WeChatChannel(wechat_config, dispatcher, records, redis, keys, api, files)
         dispatcher.register_channel(wechat)
     if telegram_config.enabled:
         telegram = TelegramChannel(telegram_config, dispatcher, records)

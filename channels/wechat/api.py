@@ -26,6 +26,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from channels.wechat.config import WeChatConfig
+from core.redis_client import Keys
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +88,15 @@ class WeChatAPI:
         self,
         config: WeChatConfig,
         redis: aioredis.Redis,
-        prefix: str,
+        keys: Keys,
         client: httpx.AsyncClient | None = None,
         *,
         backoff: tuple[float, ...] = (0.2, 0.6, 1.5),
     ) -> None:
         self.config = config
         self._redis = redis
-        self._key = f"{prefix}wechat:token:{config.app_id}"
-        self._lock = f"{prefix}wechat:token-lock:{config.app_id}"
+        self._key = keys.wechat_token(config.app_id)
+        self._lock = keys.wechat_token_lock(config.app_id)
         self._backoff = backoff
         self._client = client or httpx.AsyncClient(
             base_url=config.api_base_url.rstrip("/"),

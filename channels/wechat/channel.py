@@ -31,6 +31,7 @@ from channels.base import InboundMessage, OutboundMessage, compact_text
 from channels.wechat.api import WeChatAPI, WeChatAPIError
 from channels.wechat.config import WeChatConfig
 from channels.wechat.push import Push, PushError, open_push, passive_text, verify_url, wrap_reply
+from core.redis_client import Keys
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ class WeChatChannel:
         hub: WeChatHub,
         records: WeChatRecords,
         redis: aioredis.Redis,
-        prefix: str,
+        keys: Keys,
         api: WeChatAPI,
         files: WeChatFiles | None = None,
     ) -> None:
@@ -237,7 +238,7 @@ class WeChatChannel:
         self._hub = hub
         self._records = records
         self._redis = redis
-        self._prefix = prefix
+        self._keys = keys
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -265,7 +266,7 @@ class WeChatChannel:
             return Reply(503, "系统繁忙，请稍后重试。")
 
     async def _claim(self, push: Push, plan: Plan) -> Reply:
-        key = f"{self._prefix}wechat:push:{push.dedupe_id}"
+        key = self._keys.wechat_push(push.dedupe_id)
         budget = self.config.budget_seconds
         deadline = asyncio.get_running_loop().time() + budget
         pending_ttl = int(budget) + 4
@@ -465,7 +466,7 @@ class WeChatChannel:
     async def _learn_profile(self, openid: str) -> None:
         """Nickname and unionid from the user-info API, once a day per citizen."""
         try:
-            if not await self._redis.set(f"{self._prefix}wechat:profile:{openid}", "1", nx=True, ex=86400):
+            if not await self._redis.set(self._keys.wechat_profile(openid), "1", nx=True, ex=86400):
                 return
             info = await self.api.user_info(openid)
             name = info.get("nickname") if isinstance(info.get("nickname"), str) else None

@@ -13,13 +13,14 @@ import sys
 
 from channels.wechat.api import WeChatAPI, WeChatAPIError
 from channels.wechat.config import WeChatConfig
+from core.redis_client import Keys
 
 
 async def create_menu(config: WeChatConfig, redis_url: str, prefix: str) -> dict:
     from redis.asyncio import from_url
 
     redis = from_url(redis_url, decode_responses=True)
-    api = WeChatAPI(config, redis, prefix)
+    api = WeChatAPI(config, redis, Keys(prefix))
     try:
         return await api.create_menu(config.menu_for_wechat())
     finally:

@@ -145,7 +145,7 @@ async def _has_conversation(services: Any, visitor_id: str) -> bool:
 
 
 async def _rate_ok(services: Any, visitor_id: str) -> bool:
-    key = f"{services.keys.prefix}web:uploads:{visitor_id}"
+    key = services.keys.web_uploads(visitor_id)
     return await within_limit(services.redis, key, UPLOADS_PER_WINDOW, UPLOAD_WINDOW_SECONDS)
 
 

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from channels.base import InboundMessage, OutboundMessage
 from channels.wechat import WeChatAPI, WeChatAPIError, WeChatChannel, WeChatConfig
+from core.redis_client import Keys
 from tests.channels.wechat_fake import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, Platform, message_xml, openid
 from tests.support import TEST_REDIS_URL, unique_prefix
 
@@ -55,7 +56,7 @@ def make_config(fake: FakeWeChat, **extra: Any) -> WeChatConfig:
 
 def make_api(fake: FakeWeChat, redis: tuple[aioredis.Redis, str], **extra: Any) -> WeChatAPI:
     client, prefix = redis
-    return WeChatAPI(make_config(fake, **extra), client, prefix, backoff=(0.01, 0.02, 0.04))
+    return WeChatAPI(make_config(fake, **extra), client, Keys(prefix), backoff=(0.01, 0.02, 0.04))
 
 
 async def test_one_token_for_every_worker_fetched_once(fake: FakeWeChat, redis) -> None:
@@ -119,13 +120,13 @@ async def test_errors_that_are_not_transient_are_raised_at_once(fake: FakeWeChat
     with pytest.raises(WeChatAPIError) as caught:
         await api.send_text(user, "超过48小时")
     assert caught.value.code == 45015 and "48" in caught.value.chinese
-    bad = WeChatAPI(make_config(fake, app_id="wx_wrong_app_id_000"), redis[0], redis[1] + "other:")
+    bad = WeChatAPI(make_config(fake, app_id="wx_wrong_app_id_000"), redis[0], Keys(redis[1] + "other:"))
     with pytest.raises(WeChatAPIError) as caught:
         await bad.token()
     assert caught.value.code == 40013
     await bad.aclose()
     unreachable = WeChatAPI(
-        make_config(fake, api_base_url="http://127.0.0.1:9"), redis[0], redis[1] + "x:", backoff=(0.01,)
+        make_config(fake, api_base_url="http://127.0.0.1:9"), redis[0], Keys(redis[1] + "x:"), backoff=(0.01,)
     )
     with pytest.raises(WeChatAPIError) as caught:
         await unreachable.token()
@@ -189,7 +190,8 @@ async def make_channel(
     hub = StandInHub(ref, bot_seconds)
     client, prefix = redis
     config = make_config(fake, **extra)
-    channel = WeChatChannel(config, hub, hub, client, prefix, WeChatAPI(config, client, prefix, backoff=(0.01,)))
+    keys = Keys(prefix)
+    channel = WeChatChannel(config, hub, hub, client, keys, WeChatAPI(config, client, keys, backoff=(0.01,)))
     ref.append(channel)
     return channel, hub
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from channels.wechat import WeChatAPI, WeChatAPIError, WeChatConfig, open_push, plan_for
 from core.db import make_engine
 from core.models import Conversation, Message
+from core.redis_client import Keys
 from tests.channels.telegram_fake import ChannelHub, start_channel_hubs, stop_channel_hubs
 from tests.channels.wechat_fake import (
     AES_KEY,
@@ -265,7 +266,7 @@ async def api() -> AsyncIterator[tuple[WeChatAPI, FakeWeChat]]:
         dict(enabled=True, app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN, encoding_aes_key=AES_KEY,
              api_base_url=fake.url, fetch_user_info=False)
     )
-    wechat_api = WeChatAPI(config, client, prefix, backoff=(0.01,))
+    wechat_api = WeChatAPI(config, client, Keys(prefix), backoff=(0.01,))
     yield wechat_api, fake
     await wechat_api.aclose()
     async for key in client.scan_iter(match=f"{prefix}*"):

@@ -18,8 +18,7 @@ from sqlalchemy import select
 from core.config import Settings
 from core.events import Event, MessageEvent, StateEvent, WhisperEvent
 from core.models import Conversation, CsatRating, Ticket
-from handoff import Owner
-from handoff.service import HandoffError
+from handoff import HandoffError, Owner
 from tests.handoff.helpers import FakeEntry, Hub, make_hub
 
 SH = ZoneInfo("Asia/Shanghai")
