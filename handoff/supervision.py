@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from core.events import WatchEvent, WhisperEvent
-from handoff.board_details import describe
 from handoff.assignment import Assignment
+from handoff.board_details import describe
 from handoff.context import HandoffContext
 from handoff.errors import HandoffError
 from handoff.presence import Presence
