@@ -11,9 +11,13 @@ from sanic import Request, Sanic, Websocket, response
 from sanic.response import HTTPResponse
 
 from core.config import Settings, load_settings
+from core.masking import sees_numbers
 from core.secrets import action_token
 from hub.auth import ROLE_NAMES, SESSION_COOKIE, StaffUser
 from hub.csrf import WS_FORBIDDEN, CsrfGuard
+from hub.headers import install as install_headers
+from hub.privacy import MaskedSocket
+from hub.privacy import install as install_masking
 from hub.services import Services, build_services
 
 HERE = Path(__file__).resolve().parent
@@ -67,6 +71,17 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
     @app.on_response
     async def hand_out_csrf_token(request: Request, reply: HTTPResponse) -> None:
         csrf.set_token_cookie(request, reply)
+
+    async def is_staff(request: Request) -> bool:
+        return await current_user(request) is not None
+
+    install_headers(app, settings, is_staff)
+
+    async def role_of(request: Request) -> str | None:
+        user = await current_user(request)
+        return None if user is None else user.role
+
+    install_masking(app, role_of)
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
@@ -191,7 +206,8 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         if user is None or not user.may(*PAGE_ROLES["agent"]):
             await ws.close(code=4401, reason="login required")
             return
-        await services_of(request).console.serve(ws, user)
+        # an agent without the right sees citizens' phone and ID numbers masked (core.masking)
+        await services_of(request).console.serve(ws if sees_numbers(user.role) else MaskedSocket(ws), user)
 
     from hub.routes import blueprints
 
