@@ -151,6 +151,13 @@ def _csv_rows(data: bytes) -> list[list[Any]]:
 # ----------------------------------------------------------------------------- writing
 
 
+def _xlsx_safe(value: Any) -> Any:
+    """Control characters a worksheet cannot hold (openpyxl refuses the whole file) are dropped."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
 def to_xlsx(columns: Sequence[str], rows: list[list[Any]], *, title: str, widths: Sequence[int] = ()) -> bytes:
     """A one-sheet workbook: a bold header, wrapped cells, text that looks like a formula kept as text."""
     from openpyxl import Workbook
@@ -160,11 +167,11 @@ def to_xlsx(columns: Sequence[str], rows: list[list[Any]], *, title: str, widths
     book = Workbook(write_only=False)
     sheet = book.active
     sheet.title = title
-    sheet.append(list(columns))
+    sheet.append([_xlsx_safe(column) for column in columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append([neutralise(value) for value in row])
+        sheet.append([_xlsx_safe(neutralise(value)) for value in row])
     for number, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(number)].width = width
     for row in sheet.iter_rows(min_row=2):
