@@ -72,10 +72,15 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
     async def hand_out_csrf_token(request: Request, reply: HTTPResponse) -> None:
         csrf.set_token_cookie(request, reply)
 
-    async def is_staff(request: Request) -> bool:
+    webhook_token = action_token(settings.secret_key)
+
+    async def may_send_much(request: Request) -> bool:
+        """A staff session (KB and CRM imports), or Rasa with its token (a long conversation's tracker)."""
+        if request.path == "/actions/webhook":
+            return hmac.compare_digest(request.args.get("token", ""), webhook_token)
         return await current_user(request) is not None
 
-    install_headers(app, settings, is_staff)
+    install_headers(app, settings, may_send_much)
 
     async def role_of(request: Request) -> str | None:
         user = await current_user(request)
@@ -175,8 +180,6 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
             return error(400, "状态只能是 draft、published 或 archived。", "bad_status")
         items = await services_of(request).kb.search(request.args.get("q", "")[:100], status)
         return response.json({"items": [item.to_json() for item in items], "total": len(items)})
-
-    webhook_token = action_token(settings.secret_key)
 
     @app.post("/actions/webhook")
     async def rasa_action(request: Request) -> HTTPResponse:

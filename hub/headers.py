@@ -6,9 +6,10 @@ Security 4 and the findings list).
   staff pages may not be framed at all (frame-ancestors 'none' + X-Frame-Options: DENY); the citizen's
   /chat may be framed by the sites in channels.web.allowed_origins (hub/routes/web_widget.py).
 - nosniff and a same-origin referrer policy on every response.
-- A request without a staff session may send at most 64 KB (the Telegram webhook its own
-  telegram.max_body_bytes; the streamed citizen upload checks its own limit), instead of the 20 MB a
-  KB import may send: a stranger cannot make a worker buffer large bodies.
+- A request without a staff session (or, on /actions/webhook, Rasa's token: a long conversation's
+  tracker is large) may send at most 64 KB (the Telegram webhook its own telegram.max_body_bytes; the
+  streamed citizen upload checks its own limit), instead of the 20 MB a KB import may send: a stranger
+  cannot make a worker buffer large bodies.
 - `GET /static/` (a directory) answers 404, not 500.
 """
 
@@ -69,7 +70,7 @@ def body_limits(settings: Settings) -> dict[str, int]:
     return {"/telegram/webhook": int(settings.get("telegram.max_body_bytes") or 1024 * 1024)}
 
 
-def install(app: Sanic, settings: Settings, is_staff: Callable[[Request], Awaitable[bool]]) -> None:
+def install(app: Sanic, settings: Settings, may_send_much: Callable[[Request], Awaitable[bool]]) -> None:
     """Register the headers, the public body limit and the /static/ 404 on `app`."""
     limits = body_limits(settings)
 
@@ -86,8 +87,8 @@ def install(app: Sanic, settings: Settings, is_staff: Callable[[Request], Awaita
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) <= limit:
             return
-        if await is_staff(request):
-            return  # a KB or CRM import: up to REQUEST_MAX_SIZE
+        if await may_send_much(request):
+            return  # a KB or CRM import, Rasa's tracker: up to REQUEST_MAX_SIZE
         stream.request_max_size = limit
 
     @app.exception(IsADirectoryError)

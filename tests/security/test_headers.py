@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from core.config import load_settings
+from core.secrets import action_token
 from tests.channels.telegram_fake import ChannelHub, FakeRasa, start_channel_hubs, stop_channel_hubs
 from tests.security.test_csrf_browser import AttackerSite
 from tests.support import send_csrf_token
@@ -61,6 +63,10 @@ def test_strangers_cannot_send_large_bodies_but_staff_imports_can(hub: ChannelHu
         chunked = http.post("/api/login", content=iter([big[:40000], big[40000:]]),
                             headers={"Content-Type": "application/json"})
         assert chunked.status_code == 413
+        # Rasa's call with its token carries a long conversation's tracker: read whole (this action is unknown)
+        tracker = {"next_action": "action_launch", "sender_id": "x", "tracker": {"events": ["很长的对话" * 40000]}}
+        token = action_token(load_settings().secret_key)
+        assert http.post("/actions/webhook", params={"token": token}, json=tracker).status_code == 404
         # an editor's 300 KB import is read (and refused for what it is, not for its size)
         send_csrf_token(http, http.post("/api/login", json={"username": "editor1", "password": "editor1pass"}))
         files = {"file": ("kb.xlsx", b"x" * (300 * 1024), "application/octet-stream")}
