@@ -1,7 +1,7 @@
 # The two commands: `make run` (the whole system) and `make test` (the whole suite); `make lint` checks.
 PY := .venv/bin/python
 
-.PHONY: setup run test bench lint evaluate
+.PHONY: setup run test bench lint evaluate fuzz
 
 setup:
 	bash scripts/setup.sh
@@ -14,6 +14,10 @@ test: setup
 	$(PY) -m pytest -p no:cacheprovider -rs
 	# the whole running system once more on PostgreSQL (unit tests above already run on both)
 	TEST_SYSTEM_DB=postgresql $(PY) -m pytest -p no:cacheprovider -rs tests/handoff/test_spine_flow.py tests/security
+
+# property-based fuzzing of every parser a stranger can reach, ~110,000 cases (the suite runs ~2,200)
+fuzz: setup
+	FUZZ_EXAMPLES=25000 $(PY) -m pytest -p no:cacheprovider -q tests/reliability/test_fuzz_parsers.py
 
 bench: setup
 	$(PY) -m bench.chat_latency

@@ -41,7 +41,9 @@ ERRORS = {
     "need_hello": "连接尚未就绪，请刷新页面后重试。",
     "unknown_type": "不支持的消息类型。",
     "server": "系统繁忙，消息未发送成功，请稍后重试。",
+    "rate_limited": "您发送消息太快了，这条消息未发送，请稍等片刻再发。",
 }
+READ_AHEAD_FRAMES = 256  # frames read from a socket ahead of the ones being handled (then: rate_limited)
 
 
 TYPING_THROTTLE_SECONDS = 2.0  # a citizen's typing reaches the agent at most this often
@@ -205,8 +207,14 @@ class WebChannel:
         max_frame_chars: int,
         max_text_chars: int,
         state_frames: Any = None,
+        public_id: Callable[[str], str] | None = None,
+        allow_message: Callable[[str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self._hub = hub
+        # the browser's visitor id is its chat credential; the hub and staff see only this derivation
+        self.public_id: Callable[[str], str] = public_id or (lambda secret: secret)
+        # (visitor id, client address) -> may this message be taken (core.rate_limit.chat_allowed)
+        self._allow_message = allow_message
         self._state_frame = state_frame  # async (conversation_id) -> dict
         self._state_frames = state_frames  # async (conversation ids) -> {id: dict}: many in one go
         self._last_state: dict[str, dict[str, Any]] = {}  # conversation → the state frame last sent
@@ -350,15 +358,17 @@ class WebChannel:
         conversation_id: str | None = None
         visitor_id: str | None = None
         typing_at = 0.0  # the last typing signal passed on from this socket (throttle)
+        address = str(getattr(request, "remote_addr", "") or getattr(request, "ip", "") or "")
         try:
-            async for raw in ws:
+            async for raw in self._read_ahead(ws):
                 try:
                     frame = parse_frame(raw, max_frame_chars=self._max_frame, max_text_chars=self._max_text)
                     if frame.type == "ping":
                         await ws.send(json.dumps({"type": "pong"}))
                         continue
                     if frame.type == "hello":
-                        visitor_id = valid_visitor_id(frame.data.get("visitor_id"))
+                        secret = valid_visitor_id(frame.data.get("visitor_id"))
+                        visitor_id = self.public_id(secret)  # the credential itself goes back to this socket only
                         conversation = await self._hub.open_conversation(CHANNEL, visitor_id)
                         if conversation_id:
                             self._sockets[conversation_id].discard(ws)
@@ -371,7 +381,7 @@ class WebChannel:
                             json.dumps(
                                 {
                                     "type": "welcome",
-                                    "visitor_id": visitor_id,
+                                    "visitor_id": secret,
                                     "conversation_id": conversation_id,
                                     "owner": state["owner"],
                                     "history": await self._history(conversation_id),
@@ -397,6 +407,10 @@ class WebChannel:
                     if frame.type in {"leave_message", "csat"}:
                         await self._citizen_request(ws, visitor_id, frame)
                         continue
+                    if self._allow_message is not None and not await self._allow_message(visitor_id, address):
+                        await ws.send(json.dumps({"type": "error", "code": "rate_limited", "reason": ERRORS[
+                            "rate_limited"], "client_id": frame.data.get("client_id")}, ensure_ascii=False))
+                        continue
                     conversation_id = await self._on_message(ws, visitor_id, conversation_id, frame)
                 except FrameError as error:
                     refusal = {"type": "error", "code": error.code, "reason": error.reason}
@@ -408,6 +422,38 @@ class WebChannel:
                     self._sockets.pop(conversation_id, None)
                     with contextlib.suppress(Exception):  # the page is gone either way
                         await self._hub.citizen_present(conversation_id, False)
+
+    async def _read_ahead(self, ws: Any) -> Any:
+        """The socket's frames, read as they arrive (so its pings are answered and it stays open while
+        a message waits for the bot) and handed out one at a time, in order. Past READ_AHEAD_FRAMES
+        waiting, a frame is answered with rate_limited at once and not taken."""
+        waiting: asyncio.Queue[Any] = asyncio.Queue()
+        done = object()
+
+        async def read() -> None:
+            try:
+                async for raw in ws:
+                    if waiting.qsize() < READ_AHEAD_FRAMES:
+                        waiting.put_nowait(raw)
+                        continue
+                    refusal = {"type": "error", "code": "rate_limited", "reason": ERRORS["rate_limited"]}
+                    try:
+                        sent = json.loads(raw)
+                        if isinstance(sent, dict) and isinstance(sent.get("client_id"), str):
+                            refusal["client_id"] = sent["client_id"]
+                    except ValueError:
+                        pass
+                    await ws.send(json.dumps(refusal, ensure_ascii=False))
+            finally:
+                waiting.put_nowait(done)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (raw := await waiting.get()) is not done:
+                yield raw
+            await reader  # a read error ends the socket as before
+        finally:
+            reader.cancel()
 
     async def _origin_ok(self, ws: Any, request: Any) -> bool:
         """Refuse (close 4403) a socket that a page of a site not on the allow-list opened."""

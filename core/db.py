@@ -9,6 +9,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import PROJECT_ROOT
 
+LIKE_ESCAPE = "\\"
+
+
+def like_escaped(text: str) -> str:
+    """`text` with LIKE's wildcards (% _) and the escape character taken literally; use it with
+    `.like(pattern, escape=LIKE_ESCAPE)` so that a search for "100%" or "a_b" means just that."""
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere (escaped: use with escape=LIKE_ESCAPE)."""
+    return f"%{like_escaped(text)}%"
+
 
 def async_url(url: str) -> str:
     """Turn an operator's plain URL into the async driver's (aiosqlite / asyncpg)."""

@@ -1,4 +1,4 @@
-"""A per-key fixed-window counter in Redis, shared by every hub worker (uploads, 👍/👎 votes)."""
+"""A per-key fixed-window counter in Redis, shared by every hub worker (uploads, 👍/👎 votes, chat messages)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,21 @@ async def feedback_allowed(services: Any, visitor_id: str) -> bool:
     limit = int(services.settings.get("channels.web.feedback_per_minute", FEEDBACK_PER_MINUTE))
     key = f"{services.keys.prefix}web:feedback:{visitor_id[:128]}"
     return await within_limit(services.redis, key, limit, 60)
+
+
+CHAT_PER_MINUTE = 30  # default of channels.web.messages_per_minute (one citizen)
+CHAT_PER_MINUTE_PER_IP = 300  # default of channels.web.messages_per_minute_per_ip (an office behind one NAT)
+
+
+def chat_limiter(redis: aioredis.Redis, prefix: str, settings: Any) -> Any:
+    """`allowed(visitor_id, address)`: a web citizen's chat messages per minute, per visitor and per
+    client address, across every worker (channels.web refuses the rest with a polite error frame)."""
+    per_visitor = int(settings.get("channels.web.messages_per_minute", CHAT_PER_MINUTE))
+    per_address = int(settings.get("channels.web.messages_per_minute_per_ip", CHAT_PER_MINUTE_PER_IP))
+
+    async def allowed(visitor_id: str, address: str) -> bool:
+        if not await within_limit(redis, f"{prefix}web:chat:v:{visitor_id[:64]}", per_visitor, 60):
+            return False
+        return not address or await within_limit(redis, f"{prefix}web:chat:ip:{address[:64]}", per_address, 60)
+
+    return allowed

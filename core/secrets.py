@@ -13,6 +13,7 @@ import hmac
 import os
 import secrets
 import time
+import uuid
 from pathlib import Path
 
 # Values that were published (config.yml, README) and so protect nothing.
@@ -64,6 +65,14 @@ def action_webhook_url(base_url: str, secret_key: str) -> str:
 def rasa_api_token(secret_key: str) -> str:
     """The token the hub presents to Rasa's HTTP API (`rasa run --auth-token`)."""
     return derive(secret_key, "rasa-http-api", 48)
+
+
+def public_visitor_id(secret_key: str, visitor_secret: str) -> str:
+    """The id a web citizen is known by everywhere on the hub's side (conversations, screen-pop, board,
+    exports), derived from the secret their browser keeps. Knowing it does not let anyone resume their
+    chat: the hub derives it again from what a browser sends, so the public id itself leads elsewhere."""
+    digest = hmac.new(secret_key.encode(), f"web-visitor:{visitor_secret}".encode(), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def csrf_token(secret_key: str, session_token: str) -> str:

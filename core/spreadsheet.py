@@ -48,6 +48,18 @@ class RowError:
 # ----------------------------------------------------------------------------- reading
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice or WPS (CSV injection): an
+# export writes it with a leading apostrophe (shown as text, never run); an import takes it off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (`=cmd|' /C calc'!A0`), made plain text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -55,7 +67,10 @@ def _cell(value: Any) -> Any:
         return value
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip() if not isinstance(value, str) else value.strip()
+    text = str(value) if not isinstance(value, str) else value
+    if text.startswith("'") and text[1:2] and text[1:].startswith(FORMULA_STARTS):
+        text = text[1:]  # our own export's neutralised cell: back to what was typed
+    return text.strip()
 
 
 def read_table(
@@ -136,6 +151,13 @@ def _csv_rows(data: bytes) -> list[list[Any]]:
 # ----------------------------------------------------------------------------- writing
 
 
+def _xlsx_safe(value: Any) -> Any:
+    """Control characters a worksheet cannot hold (openpyxl refuses the whole file) are dropped."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
 def to_xlsx(columns: Sequence[str], rows: list[list[Any]], *, title: str, widths: Sequence[int] = ()) -> bytes:
     """A one-sheet workbook: a bold header, wrapped cells, text that looks like a formula kept as text."""
     from openpyxl import Workbook
@@ -145,11 +167,11 @@ def to_xlsx(columns: Sequence[str], rows: list[list[Any]], *, title: str, widths
     book = Workbook(write_only=False)
     sheet = book.worksheets[0]  # a new workbook has exactly one sheet (`book.active` is typed Optional)
     sheet.title = title
-    sheet.append(list(columns))
+    sheet.append([_xlsx_safe(column) for column in columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append(row)
+        sheet.append([_xlsx_safe(neutralise(value)) for value in row])
     for number, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(number)].width = width
     for cells in sheet.iter_rows(min_row=2):
@@ -167,7 +189,7 @@ def to_csv(columns: Sequence[str], rows: list[list[Any]]) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out)
     writer.writerow(list(columns))
-    writer.writerows(rows)
+    writer.writerows([neutralise(value) for value in row] for row in rows)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

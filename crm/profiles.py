@@ -9,10 +9,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.db import LIKE_ESCAPE, contains_pattern
+from core.masking import UNMASKED_ROLES, mask
 from core.models import AuditLog, Citizen, CitizenIdentity, utcnow
 
-# Roles that see phone and ID numbers in full; everyone else sees them masked.
-UNMASKED_ROLES = frozenset({"supervisor", "admin"})
 EDITABLE = frozenset({"name", "phone", "id_number", "address", "tags", "notes", "vip", "flagged"})
 
 
@@ -50,13 +50,6 @@ class CitizenView:
                 for kind, value in self.identities
             ],
         }
-
-
-def mask(value: str | None, keep_tail: int = 4) -> str | None:
-    """`***` and the last characters, as agents see phone and ID numbers they do not need."""
-    if not value:
-        return value
-    return "***" + value[-keep_tail:] if len(value) > keep_tail else "***"
 
 
 class CitizenDirectory:
@@ -115,8 +108,11 @@ class CitizenDirectory:
         query = query.strip()[:64]
         if not query:
             return []
-        like = f"%{query}%"
-        conditions = [Citizen.name.like(like), Citizen.phone.like(like), Citizen.id_number == query.upper()]
+        like = contains_pattern(query)
+        conditions = [
+            Citizen.name.like(like, escape=LIKE_ESCAPE), Citizen.phone.like(like, escape=LIKE_ESCAPE),
+            Citizen.id_number == query.upper(),
+        ]
         if query.isdigit() and len(query) < 10:
             conditions.append(Citizen.id == int(query))
         async with self._sessions() as session:

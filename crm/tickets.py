@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import Refusal
-from core.models import Citizen, Ticket, TicketEvent, User
+from core.models import Citizen, Conversation, Ticket, TicketEvent, User
 
 STATUS_LABELS = {"open": "待处理", "processing": "处理中", "resolved": "已解决", "closed": "已关闭"}
 ACTIVE = ("open", "processing")
@@ -156,6 +156,21 @@ async def add_message_ticket(
     await session.flush()
     session.add(TicketEvent(ticket_id=ticket.id, kind="created", text="", data={"source": "message"}, created_at=now))
     return ticket.id
+
+
+async def _survivor(session: AsyncSession, citizen_id: int) -> int:
+    """The profile a citizen id stands for now (a merged-away profile's survivor)."""
+    citizen = await session.get(Citizen, citizen_id)
+    return citizen.merged_into if citizen is not None and citizen.merged_into is not None else citizen_id
+
+
+async def conversation_of_citizen(session: AsyncSession, conversation_id: str, citizen_id: int) -> bool:
+    """True when the conversation is this citizen's (merges followed): a ticket may name, and post its
+    reply into, only its own citizen's conversation, never another citizen's."""
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        return False
+    return await _survivor(session, conversation.citizen_id) == await _survivor(session, citizen_id)
 
 
 def _text(value: Any, field: str, label: str, limit: int, *, required: bool) -> str:
@@ -300,6 +315,8 @@ class TicketDesk:
                 raise TicketError(404, "没有找到该客户。", "not_found", "citizen_id")
             if citizen.merged_into is not None:
                 citizen_id = citizen.merged_into  # a merged-away profile: the ticket goes to the survivor
+            if conversation_id is not None and not await conversation_of_citizen(session, conversation_id, citizen_id):
+                raise TicketError(400, "该会话不属于此工单的客户。", "bad_field", "conversation_id")
             assignee_id = await self._assignee(session, data.get("assignee_id"))
             ticket = Ticket(
                 citizen_id=citizen_id, conversation_id=conversation_id, title=title, body=body or title,
@@ -314,6 +331,16 @@ class TicketDesk:
         found = await self.get(ticket_id)
         assert found is not None
         return found
+
+    async def reply_conversation(self, ticket: TicketView) -> str | None:
+        """The conversation a ticket's reply may be posted into: its own, and only while that
+        conversation is still its citizen's (checked again at send time, whatever the row says)."""
+        if not ticket.conversation_id:
+            return None
+        async with self.sessions() as session:
+            if await conversation_of_citizen(session, ticket.conversation_id, ticket.citizen_id):
+                return ticket.conversation_id
+        return None
 
     async def _assignee(self, session: AsyncSession, value: Any) -> int | None:
         if value in (None, ""):

@@ -6,6 +6,7 @@ from the state machine and never changes it except through `Ownership.apply`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +16,7 @@ from channels import InboundMessage, OutboundMessage, OutputChannel
 from core.bus import EventBus
 from core.config import Settings
 from core.events import CitizenPresenceEvent, MessageEvent, TypingEvent
+from core.masking import mask_text
 from crm import CitizenDirectory, add_message_ticket
 from flow.open_conversations import OpenConversations
 from flow.rating_reply import RatingReplies
@@ -54,6 +56,8 @@ class Dispatcher:
         rasa: RasaClient,
     ) -> None:
         self.settings = settings
+        # privacy.redact_at_ingest: a citizen's phone and ID numbers are masked before anything keeps them
+        self.redact_at_ingest = bool(settings.get("privacy.redact_at_ingest", False))
         self.conversations = conversations
         self.citizens = citizens
         self.ownership = ownership
@@ -91,6 +95,8 @@ class Dispatcher:
         """Handle one citizen message; `ack` runs once the message is committed.
 
         A channel that has just opened the citizen's conversation passes it in (saves a lookup)."""
+        if self.redact_at_ingest:
+            inbound = dataclasses.replace(inbound, text=mask_text(inbound.text))
         if conversation is None:
             conversation = await self.open_conversation(inbound.channel, inbound.channel_user_id)
         message, is_new = await self.conversations.record(

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.db import LIKE_ESCAPE, contains_pattern
 from core.models import CannedResponse
 
 SHARED = "shared"
@@ -149,12 +150,12 @@ class CannedStore:
         )
         query = query.strip().lstrip("/")
         if query:
-            like = f"%{query.lower()}%"
+            like = contains_pattern(query.lower())
             statement = statement.where(
                 or_(
-                    func.lower(CannedResponse.shortcut).like(like),
-                    func.lower(CannedResponse.title).like(like),
-                    func.lower(CannedResponse.text).like(like),
+                    func.lower(CannedResponse.shortcut).like(like, escape=LIKE_ESCAPE),
+                    func.lower(CannedResponse.title).like(like, escape=LIKE_ESCAPE),
+                    func.lower(CannedResponse.text).like(like, escape=LIKE_ESCAPE),
                 )
             )
         async with self._sessions() as session:

@@ -11,10 +11,14 @@ from sanic import Request, Sanic, Websocket, response
 from sanic.response import HTTPResponse
 
 from core.config import Settings, load_settings
+from core.masking import sees_numbers
 from core.secrets import action_token
 from hub.auth import SESSION_COOKIE, StaffUser
 from hub.csrf import WS_FORBIDDEN, CsrfGuard
 from hub.forbidden import forbidden_html
+from hub.headers import install as install_headers
+from hub.privacy import MaskedSocket
+from hub.privacy import install as install_masking
 from hub.services import Services, build_services
 
 HERE = Path(__file__).resolve().parent
@@ -70,6 +74,22 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
     async def hand_out_csrf_token(request: Request, reply: HTTPResponse) -> None:
         csrf.set_token_cookie(request, reply)
 
+    webhook_token = action_token(settings.secret_key)
+
+    async def may_send_much(request: Request) -> bool:
+        """A staff session (KB and CRM imports), or Rasa with its token (a long conversation's tracker)."""
+        if request.path == "/actions/webhook":
+            return hmac.compare_digest(request.args.get("token", ""), webhook_token)
+        return await current_user(request) is not None
+
+    install_headers(app, settings, may_send_much)
+
+    async def role_of(request: Request) -> str | None:
+        user = await current_user(request)
+        return None if user is None else user.role
+
+    install_masking(app, role_of)
+
     @app.before_server_start
     async def start(app: Sanic) -> None:
         app.ctx.services = await build_services(settings)
@@ -120,8 +140,6 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         items = await services_of(request).kb.search(request.args.get("q", "")[:100], status)
         return response.json({"items": [item.to_json() for item in items], "total": len(items)})
 
-    webhook_token = action_token(settings.secret_key)
-
     @app.post("/actions/webhook")
     async def rasa_action(request: Request) -> HTTPResponse:
         if not hmac.compare_digest(request.args.get("token", ""), webhook_token):
@@ -150,7 +168,8 @@ def create_app(settings: Settings | None = None, name: str = "zwkf_hub") -> Sani
         if user is None or not user.may(*PAGE_ROLES["agent"]):
             await ws.close(code=4401, reason="login required")
             return
-        await services_of(request).console.serve(ws, user)
+        # an agent without the right sees citizens' phone and ID numbers masked (core.masking)
+        await services_of(request).console.serve(ws if sees_numbers(user.role) else MaskedSocket(ws), user)
 
     from hub.routes import blueprints
 

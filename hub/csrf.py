@@ -12,7 +12,7 @@ A state-changing staff request (POST/PUT/PATCH/DELETE on /api/*) must
   cannot compute it.
 
 The citizens' endpoints (/api/web/*, /api/feedback) and the channel webhooks have their own checks;
-/api/login has no session yet (its own CSRF check belongs with the login).
+/api/login and /api/logout are left to the accounts' own checks (login CSRF belongs with the login).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ CSRF_COOKIE = "zwkf_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Citizens' endpoints (their own visitor checks) and the login (no session yet).
-EXEMPT_PREFIXES = ("/api/web/", "/api/feedback", "/api/login")
+# Citizens' endpoints (their own visitor checks); the login and logout (their own checks belong with
+# the accounts: hub/auth.py).
+EXEMPT_PREFIXES = ("/api/web/", "/api/feedback", "/api/login", "/api/logout")
 # Staff routes that take a file (multipart/form-data) instead of JSON.
 MULTIPART_ROUTES = frozenset({"/api/kb/imports", "/api/crm/imports"})
 WS_FORBIDDEN = 4403  # the close code of a staff socket opened from another origin

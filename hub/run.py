@@ -18,7 +18,7 @@ from bot import ensure_model, start_rasa, stop_rasa, wait_ready
 from core.config import PROJECT_ROOT, load_settings
 from core.migrate import upgrade
 from core.redis_server import redis_answers, start_private_redis
-from core.secrets import action_webhook_url
+from core.secrets import action_webhook_url, derive
 from hub.seed import published_questions, run_seed
 
 VAR = PROJECT_ROOT / "var"
@@ -33,7 +33,8 @@ def main() -> int:
     children: list[subprocess.Popen[bytes]] = []
     if not redis_answers(settings.redis_url):
         say(f"no Redis at {settings.redis_url}; starting one under var/redis")
-        process, url = start_private_redis(VAR / "redis")
+        # a password even on loopback: another local user or a browser's page cannot use it
+        process, url = start_private_redis(VAR / "redis", password=derive(settings.secret_key, "private-redis"))
         children.append(process)
         os.environ["REDIS_URL"] = url
         settings = load_settings()

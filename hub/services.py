@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from core.config import Settings
 from core.db import make_engine, make_sessionmaker
 from core.events import MessageJson
 from core.keepalive_http import LeanClient
+from core.rate_limit import chat_limiter
 from core.redis_client import Keys, make_redis
+from core.secrets import public_visitor_id
 from core.uploads import ChannelFiles
 from crm import CitizenDirectory, ScreenPopAudits, build_screen_pop
 from flow.bot_actions import build_action_registry
@@ -146,6 +149,8 @@ async def build_services(settings: Settings) -> Services:
         max_frame_chars=int(settings.get("channels.web.max_frame_chars", 4000)),
         max_text_chars=int(settings.get("channels.web.max_text_chars", 1000)),
         state_frames=dispatcher.handoff.state_frames,
+        public_id=functools.partial(public_visitor_id, settings.secret_key),
+        allow_message=chat_limiter(redis, keys.prefix, settings),
     )
     dispatcher.register_channel(web)
     qa = QaCenter(sessions, settings)  # its scorer loop is started by hub/routes/qa.py

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import String, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.db import LIKE_ESCAPE, contains_pattern
 from core.models import KbBranch, KbEntry, KbEntryVersion, utcnow
 from core.models.base import as_utc
 from kb_sync.branches import MAX_BRANCH_NAME, PATH_SEP, BranchInfo, BranchTree, check_branch_name, split_path
@@ -135,8 +136,7 @@ def _view_in(entry: KbEntry, tree: BranchTree) -> EntryView:
 
 def _json_like(text: str) -> str:
     """A LIKE pattern that matches text inside a JSON column as stored (json.dumps escapes non-ASCII)."""
-    escaped = json.dumps(text)[1:-1]
-    return f"%{escaped}%"
+    return contains_pattern(json.dumps(text)[1:-1])
 
 
 class KbStore:
@@ -315,8 +315,8 @@ class KbStore:
         query = select(KbEntry.id, KbEntry.question)
         if exclude is not None:
             query = query.where(KbEntry.id != exclude)
-        like = "%" + (question.strip()[:1] or "") + "%"
-        rows = (await session.execute(query.where(KbEntry.question.like(like)))).all()
+        like = contains_pattern(question.strip()[:1])
+        rows = (await session.execute(query.where(KbEntry.question.like(like, escape=LIKE_ESCAPE)))).all()
         for other_id, other_q in rows:
             if question_key(other_q) == key:
                 raise KbError(409, f"标准问题“{question}”已存在（条目 {other_id}）。", "duplicate_question")
@@ -531,11 +531,12 @@ class KbStore:
                 query = query.where(KbEntry.updated_at < filters.updated_to)
             text = filters.text.strip()
             if text:
-                like = f"%{text}%"
+                like = contains_pattern(text)
                 query = query.where(or_(
-                    KbEntry.question.like(like), KbEntry.answer.like(like), KbEntry.id == text,
-                    cast(KbEntry.similar, String).like(_json_like(text)),
-                    cast(KbEntry.keywords, String).like(_json_like(text)),
+                    KbEntry.question.like(like, escape=LIKE_ESCAPE), KbEntry.answer.like(like, escape=LIKE_ESCAPE),
+                    KbEntry.id == text,
+                    cast(KbEntry.similar, String).like(_json_like(text), escape=LIKE_ESCAPE),
+                    cast(KbEntry.keywords, String).like(_json_like(text), escape=LIKE_ESCAPE),
                 ))
             total = int((await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one())
             found = await session.execute(

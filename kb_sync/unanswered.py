@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.masking import mask_text
 from core.models import Conversation, KbFeedback, KbUnansweredResolved, Message, utcnow
 from core.models.base import as_utc
 from kb_sync.retrieval import Embedder
@@ -153,7 +154,7 @@ async def collect(
         before = [text for mid, text in citizen.get(conversation_id, []) if mid < message_id]
         if not before or not before[-1].strip():
             continue
-        question = before[-1].strip()
+        question = mask_text(before[-1].strip())  # no citizen's phone or ID number on the editors' list
         key = normalize(question)
         if not key or (key in resolved and resolved[key] >= at):
             continue

@@ -95,7 +95,17 @@ def _name_of(user: Any) -> str:
 
 
 def parse_update(data: dict[str, Any], bot: Bot | None = None) -> Parsed:
-    """Parse a webhook body with python-telegram-bot's own classes (ValueError when it is not an update)."""
+    """Parse a webhook body with python-telegram-bot's own classes (ValueError when it is not an update).
+
+    Its classes do not check field types (`"text": false` is kept as is): a field of the wrong type
+    is a bad update too, not a 500 (found by tests/reliability/test_fuzz_parsers.py)."""
+    try:
+        return _parse_update(data, bot)
+    except (AttributeError, TypeError) as error:
+        raise ValueError(f"not a Telegram update: {error}") from error
+
+
+def _parse_update(data: dict[str, Any], bot: Bot | None) -> Parsed:
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise ValueError("not a Telegram update")
     try:

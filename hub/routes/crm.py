@@ -273,8 +273,9 @@ async def update_ticket(request: Request, user: StaffUser, ticket_id: int) -> HT
     ticket, changed = await desk.update(ticket_id, body, user_id=user.id)
     await _audit(request, user, "update_ticket", ticket.citizen_id, {"ticket": ticket_id, "changed": changed})
     delivered = False
-    if notify and "reply" in changed and ticket.conversation_id:
-        delivered = await _send_reply(request, user, ticket.conversation_id, ticket_id, str(body["reply"]).strip())
+    target = await desk.reply_conversation(ticket) if notify and "reply" in changed else None
+    if target:
+        delivered = await _send_reply(request, user, target, ticket_id, str(body["reply"]).strip())
     detail = await _ticket_detail(request, user, desk, ticket_id)
     return response.json({"changed": changed, "delivered": delivered, **(detail or {})})
 

@@ -495,9 +495,11 @@ async def feedback(request: Request) -> HTTPResponse:
     try:
         body = body_of(request)
         visitor_id = body.get("visitor_id")
-        if isinstance(visitor_id, str) and not await feedback_allowed(services(request), visitor_id):
-            return error(429, FEEDBACK_REFUSED, "rate_limited")  # per visitor, in Redis (core.rate_limit)
-        result = await record_feedback(services(request).sessions, body.get("message_id"), body.get("visitor_id"),
+        if isinstance(visitor_id, str) and visitor_id.strip():
+            visitor_id = services(request).web.public_id(visitor_id[:128])  # the credential's public id
+            if not await feedback_allowed(services(request), visitor_id):
+                return error(429, FEEDBACK_REFUSED, "rate_limited")  # per visitor, in Redis (core.rate_limit)
+        result = await record_feedback(services(request).sessions, body.get("message_id"), visitor_id,
                                        body.get("vote"))
     except KbError as failure:
         return error(failure.status, failure.reason, failure.code)

@@ -27,7 +27,8 @@ async def serve(request: Request, day: str, name: str) -> HTTPResponse | None:
     except (OSError, ValueError):
         return None
     visitor = request.args.get("visitor_id") or request.headers.get("x-visitor-id") or ""
-    allowed = bool(visitor) and visitor == owner.get("visitor_id")
+    # the owner is kept by the visitor's public id (files kept before: by the credential itself)
+    allowed = bool(visitor) and owner.get("visitor_id") in (request.app.ctx.services.web.public_id(visitor), visitor)
     if not allowed:
         user = await current_user(request)
         # staff who handle or inspect conversations (not, e.g., a KB editor)

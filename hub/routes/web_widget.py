@@ -33,6 +33,7 @@ from core import uploads
 from core.models import Conversation
 from core.rate_limit import within_limit
 from core.uploads import IMAGE_KINDS, KIND_OF_NAME_EXT, clean_name, human_size, sniff
+from hub.headers import page_policy
 from hub.routes.uploads_serve import serve as serve_upload
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ async def chat_framing(request: Request, response: Any) -> None:
     policy = getattr(request.app.ctx, "web_frame_ancestors", None)
     if policy is None:
         policy = frame_ancestors(OriginPolicy.from_settings(request.app.ctx.settings))
-    response.headers["Content-Security-Policy"] = policy
+    response.headers["Content-Security-Policy"] = page_policy(policy)
 
 
 # ------------------------------------------------------------------------------ upload
@@ -188,7 +189,8 @@ async def upload(request: Request) -> HTTPResponse:
         return fail(400, "bad_form")
     visitor_raw = fields.get("visitor_id") if fields else None
     try:
-        visitor_id = str(uuid.UUID(str(visitor_raw or "")))
+        # the browser's credential; the conversation, the file's owner and staff know its public id
+        visitor_id = services.web.public_id(str(uuid.UUID(str(visitor_raw or ""))))
     except ValueError:
         return fail(400, "bad_visitor")
     if not await _has_conversation(services, visitor_id):

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
+from core.config import load_settings
+from core.secrets import public_visitor_id
 from tests.conftest import RunningSystem
 from tests.e2e.helpers import log_in, log_in_on_the_login_page, open_chat, shot, submit_login
 from tests.support import ROOT
@@ -138,7 +140,10 @@ async def test_citizen_bot_queue_agent_and_back_to_the_bot(
     pop = agent.locator("#screen-pop")
     await expect(pop.locator(".panel-title")).to_have_text("客户信息")
     await expect(pop.locator("[data-testid=pop-channel]")).to_have_text("网页")
-    await expect(pop.locator("[data-testid=pop-visitor]")).to_have_text(visitor_id)
+    # the citizen's public id: the credential their browser keeps is never shown (core.secrets.public_visitor_id)
+    shown_id = public_visitor_id(load_settings().secret_key, visitor_id)
+    await expect(pop.locator("[data-testid=pop-visitor]")).to_have_text(shown_id)
+    assert shown_id != visitor_id
     await expect(pop.locator("[data-testid=pop-name]")).to_have_text("未知")  # an anonymous web visitor
     await expect(pop.locator("[data-testid=pop-phone]")).to_have_text("未知")
     await expect(pop.locator("[data-testid=pop-tags]")).to_have_text("暂无")

@@ -287,7 +287,7 @@ async def test_agent_assist_suggests_kb_answers_for_each_new_citizen_message(rig
     # an image: nothing to suggest; the next text gets fresh answers
     image = InboundMessage(
         "web",
-        visitor,
+        rig.services.web.public_id(visitor),  # the conversation is the credential's public id
         "[图片]",
         channel_message_id=f"{visitor}:img",
         kind="image",

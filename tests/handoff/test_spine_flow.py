@@ -65,7 +65,12 @@ async def test_handoff_to_an_agent_and_back_to_the_bot(system: RunningSystem) ->
         assigned = await agent.next_frame("assigned", where=lambda f: f["conversation_id"] == conv)
         senders = [m["sender"] for m in assigned["transcript"]]
         assert "bot" in senders and "citizen" in senders  # the bot's part of the transcript too
-        assert assigned["screen_pop"]["citizen"]["visitor_id"] == citizen.visitor_id
+        # the agent sees the citizen's public id, never the chat credential (tests/security/test_visitor_secret.py)
+        from core.config import load_settings
+        from core.secrets import public_visitor_id
+
+        shown = assigned["screen_pop"]["citizen"]["visitor_id"]
+        assert shown == public_visitor_id(load_settings().secret_key, citizen.visitor_id) != citizen.visitor_id
         assert assigned["screen_pop"]["citizen"]["channel"] == "web"
         state = await citizen.next_frame("state", where=lambda f: f["owner"] == "agent")
         assert state["agent_name"] == "李强"
