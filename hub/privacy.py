@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse
 from core.masking import mask_json, sees_numbers
 
 # API prefixes whose answers hold what citizens typed (the KB API holds the bureau's own texts).
-CITIZEN_TEXT_PREFIXES = ("/api/crm/", "/api/handoff/")
+CITIZEN_TEXT_PREFIXES = ("/api/crm/", "/api/handoff/", "/api/qa/")
 # the bureau's own texts (快捷回复, 智能推荐's KB answers): a service number in them stays whole
 OWN_TEXTS = ("/api/handoff/canned",)
 ASSIST_FRAME = "assist"  # KB answers for the agent: only the citizen's question in it is masked
