@@ -16,7 +16,9 @@ from voice_bridge.pcm import FRAME_BYTES, RATE
 
 log = logging.getLogger(__name__)
 
-AHEAD_BYTES = FRAME_BYTES * 3  # keep ~60 ms queued in the stack: a late tick never starves the line
+# keep ~120 ms queued in the stack: a tick late by that much (a busy event loop) still never starves the
+# line; barge-in flushes it, so only a bridge's delay grows by it
+AHEAD_BYTES = FRAME_BYTES * 6
 
 
 class Recorder:
@@ -179,8 +181,19 @@ class MediaClock:
                 delay = 0
             await asyncio.sleep(max(0.0, delay))
             late = loop.time() - due
-            if len(self.lateness) < 100_000:
-                self.lateness.append(late)
+            self.lateness.append(late)
+            if len(self.lateness) > 50_000:  # the last ~17 minutes
+                del self.lateness[:10_000]
+
+    def stats(self, reset: bool = False) -> dict[str, float]:
+        """How late the ticks were since the last reset (ms): what this process adds to RTP jitter."""
+        late = sorted(self.lateness)
+        if reset:
+            self.lateness = []
+        if not late:
+            return {"ticks": 0, "late_p50_ms": 0.0, "late_p99_ms": 0.0, "late_max_ms": 0.0}
+        pick = lambda q: round(late[min(len(late) - 1, int(q * (len(late) - 1)))] * 1000, 2)  # noqa: E731
+        return {"ticks": len(late), "late_p50_ms": pick(0.5), "late_p99_ms": pick(0.99), "late_max_ms": pick(1.0)}
 
     async def aclose(self) -> None:
         for leg in list(self.legs):

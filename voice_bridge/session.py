@@ -231,8 +231,9 @@ class CallSession:
             await self.say(config.no_match_prompt)
             return "", True
         self.ivr_path.append("speech")
-        self.segments.append({"start_s": round(heard.start_s, 2), "end_s": round(heard.end_s, 2),
-                              "speaker": "citizen", "text": heard.text})
+        segment: dict[str, Any] = {"start_s": round(heard.start_s, 2), "end_s": round(heard.end_s, 2),
+                                   "speaker": "citizen", "text": heard.text}
+        self.segments.append(segment)
         turn = {k: v for k, v in heard.timings.items()}
         self._pending_turn = turn
         t0 = time.monotonic()
@@ -241,7 +242,9 @@ class CallSession:
         await self._await_speech_done()
         if "first_audio_monotonic" in turn:
             turn["first_audio_ms"] = (turn["first_audio_monotonic"] - turn["voice_end_monotonic"]) * 1000
-            self.turns.append({k: round(v, 1) for k, v in turn.items() if not k.endswith("_monotonic")})
+            costs = {k: round(v, 1) for k, v in turn.items() if not k.endswith("_monotonic")}
+            self.turns.append(costs)
+            segment["latency_ms"] = costs  # caller stopped speaking -> first answer audio, by stage
         self._pending_turn = None
         self.ear.drain()
         return "", False
