@@ -70,13 +70,13 @@ def main() -> None:
                 ear.close()
         time.sleep(2)
         turns = asyncio.run(latencies(rig.database_url))
-    stages = ["endpoint_ms", "asr_ms", "answer_path_ms", "tts_ms", "first_audio_ms"]
+    stages = ["endpoint_ms", "asr_ms", "answer_ms", "tts_ms", "first_audio_ms"]
     result = {
         "bench": "voice_latency", "calls": args.calls, "concurrency": args.concurrency, "answered_turns": len(turns),
         "seconds": round(time.monotonic() - started, 1),
         "note": "first_audio_ms = caller's last voiced frame -> first answer frame sent; it includes endpoint_ms "
-                "(voice.vad.end_silence_ms of silence); answer_path_ms = dispatcher + Rasa + KB (+ TTS started "
-                "inside it as the answer arrives); the NLS stand-in is local: add a cloud round trip",
+                "(voice.vad.end_silence_ms of silence); answer_ms = dispatcher + Rasa + KB until the first reply; "
+                "tts_ms = espeak-ng + pinyin; the NLS stand-in is local: add a cloud round trip",
     }
     for stage in stages:
         values = [t[stage] for t in turns if stage in t]

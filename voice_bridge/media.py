@@ -48,15 +48,25 @@ class Recorder:
 class Playback:
     """One queued sound; `done` resolves True when it was played out, False when it was cut short."""
 
-    def __init__(self, pcm: bytes) -> None:
+    def __init__(self, pcm: bytes, loop: bool = False) -> None:
         self.pcm = memoryview(pcm)
+        self.loop = loop  # music: starts again at its end until stopped
         self.pos = 0
-        self.done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[bool] = loop.create_future()
+        self.started: asyncio.Future[float] = loop.create_future()  # when its first frame went out
         self.started_at: float | None = None
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        if not self.started.done():
+            self.started.set_result(self.started_at)
 
     def finish(self, played: bool) -> None:
         if not self.done.done():
             self.done.set_result(played)
+        if not self.started.done():
+            self.started.cancel()
 
 
 class Leg:
@@ -73,8 +83,8 @@ class Leg:
         self.alive = True
         self.first_audio_at: float | None = None
 
-    def play(self, pcm: bytes) -> Playback:
-        item = Playback(pcm)
+    def play(self, pcm: bytes, loop: bool = False) -> Playback:
+        item = Playback(pcm, loop)
         self.queue.append(item)
         return item
 
@@ -127,14 +137,17 @@ class Leg:
         while self.queue:
             item = self.queue[0]
             if item.started_at is None:
-                item.started_at = time.monotonic()
+                item.start()
                 if self.first_audio_at is None:
                     self.first_audio_at = item.started_at
             chunk = bytes(item.pcm[item.pos : item.pos + FRAME_BYTES])
             item.pos += len(chunk)
             if item.pos >= len(item.pcm):
-                self.queue.pop(0)
-                item.finish(True)
+                if item.loop and len(item.pcm):
+                    item.pos = 0
+                else:
+                    self.queue.pop(0)
+                    item.finish(True)
             if chunk:
                 return chunk.ljust(FRAME_BYTES, b"\0")
         if self._bridged:
