@@ -21,7 +21,7 @@ from core.config import load_settings
 from core.migrate import upgrade
 from core.secrets import action_webhook_url
 from hub.seed import seed
-from tests.support import free_port, start_hubs
+from tests.support import free_port, start_hub, stop_process, write_config
 from tests.voice_bridge.conftest import free_udp_port, voice_config, wait_running, warm_up
 from tests.voice_bridge.fake_nls import FakeNls
 
@@ -63,18 +63,20 @@ def voice_rig(*, with_rasa: bool, **voice: Any) -> Iterator[Rig]:
     sip_port = free_udp_port()
     env = {"DATABASE_URL": database_url, "REDIS_URL": settings.redis_url, "RASA_URL": rasa_url,
            "ZWKF_STORAGE__REDIS_KEY_PREFIX": prefix}
-    hubs = None
+    hub = None
     try:
         if rasa is not None:
             wait_ready(rasa_url, timeout=300, proc=rasa)
             warm_up(rasa_url)
         config = voice_config(sip_port, nls, tmp / "recordings", max_calls=200, **voice)
-        hubs = start_hubs(env, 1, tmp, name="voicehub", config={"voice": config})
-        wait_running(hubs.urls[0])
-        yield Rig(tmp, hubs.urls[0], f"127.0.0.1:{sip_port}", "12345", database_url, nls, hubs.processes[0].pid)
+        env["ZWKF_CONFIG"] = str(write_config(tmp / "config", {"voice": config}))
+        hub = start_hub(env, hub_port, tmp / "voicehub.log")  # on the port Rasa's actions call back
+        url = f"http://127.0.0.1:{hub_port}"
+        wait_running(url)
+        yield Rig(tmp, url, f"127.0.0.1:{sip_port}", "12345", database_url, nls, hub.pid)
     finally:
-        if hubs is not None:
-            hubs.stop()
+        if hub is not None:
+            stop_process(hub)
         if rasa is not None:
             stop_rasa(rasa)
         nls.close()
