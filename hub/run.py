@@ -77,6 +77,10 @@ def main() -> int:
         print(f"  知识库 (KB editor):        {base}/kb      (demo: editor1 / editor1pass)", flush=True)
         print(f"  班长看板 (supervisor):     {base}/supervisor (demo: super1 / super1pass)", flush=True)
         print(f"  工单 (tickets):            {base}/tickets  (agents and supervisors)", flush=True)
+        print(f"  通话记录 (call records):   {base}/calls", flush=True)
+        if settings.get("voice.enabled"):  # the SIP user agent starts in one hub worker (hub/voice_path.py)
+            hotline = f"sip:{settings.get('voice.hotline_user')}@{settings.get('voice.sip_listen')}"
+            print(f"  热线 (hotline, SIP/UDP):   {hotline}", flush=True)
         print(f"  Rasa server:               {rasa_url}   logs: var/log/", flush=True)
         while hub.poll() is None and rasa.poll() is None:
             time.sleep(1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -65,6 +66,7 @@ class VoicePath:
 
 
 LOCK_SECONDS = 30
+PURGE_EVERY_SECONDS = 6 * 3600
 
 
 def build_voice(services: Any) -> VoiceBridge | None:
@@ -95,6 +97,15 @@ async def run_voice(bridge: VoiceBridge, redis: Any, lock_key: str) -> None:
         log.exception("the SIP user agent could not start")
         await redis.delete(lock_key)
         return
+    purged_at = 0.0
     while bridge.running:
         await redis.set(lock_key, token, ex=LOCK_SECONDS)
+        if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:  # recordings past voice.recording_retention_days
+            purged_at = time.monotonic()
+            try:
+                removed = await bridge.records.purge_recordings(bridge.config.recording_retention_days)
+                if removed:
+                    log.info("deleted %d recordings past their retention", removed)
+            except Exception:
+                log.exception("could not purge old recordings")
         await asyncio.sleep(LOCK_SECONDS / 3)

@@ -34,6 +34,11 @@ command -v redis-server >/dev/null 2>&1 || missing_debs+=(redis-server)
 # the test suite starts a private PostgreSQL from it when none answers at TEST_DATABASE_URL
 # (core/postgres_server.py); the PostgreSQL runs never skip for want of a server
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing_debs+=(postgresql)
+# the call center: espeak-ng speaks prompts and answers; SIPp, baresip and Kamailio are the tests' SIP peers
+command -v espeak-ng >/dev/null 2>&1 || missing_debs+=(espeak-ng)
+command -v sipp >/dev/null 2>&1 || missing_debs+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || missing_debs+=(baresip-core)
+command -v kamailio >/dev/null 2>&1 || [[ -x /usr/sbin/kamailio ]] || missing_debs+=(kamailio)
 
 if [[ ${#missing_debs[@]} -gt 0 && "${ZWKF_SKIP_APT:-0}" != 1 ]]; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then

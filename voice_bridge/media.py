@@ -16,7 +16,9 @@ from voice_bridge.pcm import FRAME_BYTES, RATE
 
 log = logging.getLogger(__name__)
 
-AHEAD_BYTES = FRAME_BYTES * 3  # keep ~60 ms queued in the stack: a late tick never starves the line
+# keep ~120 ms queued in the stack: a tick late by that much (a busy event loop) still never starves the
+# line; barge-in flushes it, so only a bridge's delay grows by it
+AHEAD_BYTES = FRAME_BYTES * 6
 
 
 class Recorder:
@@ -46,15 +48,25 @@ class Recorder:
 class Playback:
     """One queued sound; `done` resolves True when it was played out, False when it was cut short."""
 
-    def __init__(self, pcm: bytes) -> None:
+    def __init__(self, pcm: bytes, loop: bool = False) -> None:
         self.pcm = memoryview(pcm)
+        self.loop = loop  # music: starts again at its end until stopped
         self.pos = 0
-        self.done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[bool] = loop.create_future()
+        self.started: asyncio.Future[float] = loop.create_future()  # when its first frame went out
         self.started_at: float | None = None
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        if not self.started.done():
+            self.started.set_result(self.started_at)
 
     def finish(self, played: bool) -> None:
         if not self.done.done():
             self.done.set_result(played)
+        if not self.started.done():
+            self.started.cancel()
 
 
 class Leg:
@@ -71,8 +83,8 @@ class Leg:
         self.alive = True
         self.first_audio_at: float | None = None
 
-    def play(self, pcm: bytes) -> Playback:
-        item = Playback(pcm)
+    def play(self, pcm: bytes, loop: bool = False) -> Playback:
+        item = Playback(pcm, loop)
         self.queue.append(item)
         return item
 
@@ -125,14 +137,17 @@ class Leg:
         while self.queue:
             item = self.queue[0]
             if item.started_at is None:
-                item.started_at = time.monotonic()
+                item.start()
                 if self.first_audio_at is None:
                     self.first_audio_at = item.started_at
             chunk = bytes(item.pcm[item.pos : item.pos + FRAME_BYTES])
             item.pos += len(chunk)
             if item.pos >= len(item.pcm):
-                self.queue.pop(0)
-                item.finish(True)
+                if item.loop and len(item.pcm):
+                    item.pos = 0
+                else:
+                    self.queue.pop(0)
+                    item.finish(True)
             if chunk:
                 return chunk.ljust(FRAME_BYTES, b"\0")
         if self._bridged:
@@ -179,8 +194,19 @@ class MediaClock:
                 delay = 0
             await asyncio.sleep(max(0.0, delay))
             late = loop.time() - due
-            if len(self.lateness) < 100_000:
-                self.lateness.append(late)
+            self.lateness.append(late)
+            if len(self.lateness) > 50_000:  # the last ~17 minutes
+                del self.lateness[:10_000]
+
+    def stats(self, reset: bool = False) -> dict[str, float]:
+        """How late the ticks were since the last reset (ms): what this process adds to RTP jitter."""
+        late = sorted(self.lateness)
+        if reset:
+            self.lateness = []
+        if not late:
+            return {"ticks": 0, "late_p50_ms": 0.0, "late_p99_ms": 0.0, "late_max_ms": 0.0}
+        pick = lambda q: round(late[min(len(late) - 1, int(q * (len(late) - 1)))] * 1000, 2)  # noqa: E731
+        return {"ticks": len(late), "late_p50_ms": pick(0.5), "late_p99_ms": pick(0.99), "late_max_ms": pick(1.0)}
 
     async def aclose(self) -> None:
         for leg in list(self.legs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import wave
 
@@ -27,6 +28,7 @@ def silence(ms: int) -> bytes:
     return bytes(RATE * ms // 1000 * 2)
 
 
+@functools.lru_cache(maxsize=8)
 def hold_music(seconds: float) -> bytes:
     """A soft two-note chime on a loop: hold music generated here, so nothing is licensed or downloaded."""
     t = np.arange(int(RATE * 0.5)) / RATE

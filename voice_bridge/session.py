@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BOT, QUEUED, AGENT, ENDED = "bot", "queued", "agent", "ended"
+MUSIC_SECONDS = 8.0  # the hold music's loop (generated once: a long one would stall every call while built)
 
 
 class CallSession:
@@ -53,7 +54,7 @@ class CallSession:
         self.ended = asyncio.Event()
         self.state_changed = asyncio.Event()
         self.turns: list[dict[str, float]] = []  # per answered question: stage costs (bench/voice_latency.py)
-        self._pending_turn: dict[str, float] | None = None
+        self._pending_turn: dict[str, Any] | None = None
         self.outcome = "bot"
         self.group: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -102,7 +103,7 @@ class CallSession:
         elif previous == BOT:
             await self.bridge.path.finish(self.id)
         elif previous == AGENT:
-            await self.bridge.path.note(self.id, "市民已挂机")
+            await self.bridge.path.note(self.id, "通话已挂断")
         wav = stereo_wav(bytes(self.recorder.left), bytes(self.recorder.right))
         path = self.bridge.records.write_recording(self.id, self.started_at, wav)
         await self.bridge.records.update(
@@ -153,6 +154,9 @@ class CallSession:
         """The bot's reply to the caller's question, delivered by the voice channel: spoken at once."""
         if self.state != BOT:
             return
+        turn = self._pending_turn
+        if turn is not None and "answer_ms" not in turn:  # dispatcher + Rasa + KB, until the first reply
+            turn["answer_ms"] = (time.monotonic() - turn["ask_monotonic"]) * 1000
         task = asyncio.create_task(self._speak_answer(text))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -165,14 +169,26 @@ class CallSession:
         if turn is not None and "tts_ms" not in turn:
             turn["tts_ms"] = (time.monotonic() - t0) * 1000
             turn["answer_ready_monotonic"] = time.monotonic()
+        with contextlib.suppress(asyncio.CancelledError):
+            started = await item.started
+            if turn is not None and "first_audio_monotonic" not in turn:
+                turn["first_audio_monotonic"] = started
+                self._turn_done(turn)
         await item.done
         if item.started_at is not None:
-            if turn is not None and "first_audio_monotonic" not in turn:
-                turn["first_audio_monotonic"] = item.started_at
             self.segments.append({
                 "start_s": round(item.started_at - self.recorder.start, 2), "end_s": round(self.recorder.now(), 2),
                 "speaker": "bot", "text": text,
             })
+
+    def _turn_done(self, turn: dict[str, Any]) -> None:
+        """The answer's first frame went out: keep what each stage cost on the caller's segment."""
+        turn["first_audio_ms"] = (turn["first_audio_monotonic"] - turn["voice_end_monotonic"]) * 1000
+        costs = {k: round(v, 1) for k, v in turn.items() if isinstance(v, float) and not k.endswith("_monotonic")}
+        self.turns.append(costs)
+        segment = turn.get("segment")
+        if isinstance(segment, dict):
+            segment["latency_ms"] = costs  # caller stopped speaking -> first answer audio, by stage
 
     async def _await_speech_done(self) -> None:
         """Until the answers the message path delivered are spoken (or cut short by the caller)."""
@@ -231,17 +247,13 @@ class CallSession:
             await self.say(config.no_match_prompt)
             return "", True
         self.ivr_path.append("speech")
-        self.segments.append({"start_s": round(heard.start_s, 2), "end_s": round(heard.end_s, 2),
-                              "speaker": "citizen", "text": heard.text})
-        turn = {k: v for k, v in heard.timings.items()}
+        segment: dict[str, Any] = {"start_s": round(heard.start_s, 2), "end_s": round(heard.end_s, 2),
+                                   "speaker": "citizen", "text": heard.text}
+        self.segments.append(segment)
+        turn: dict[str, Any] = dict(heard.timings, segment=segment, ask_monotonic=time.monotonic())
         self._pending_turn = turn
-        t0 = time.monotonic()
         await self.bridge.path.ask(self.id, heard.text, {"kind": "voice", "asr": self.bridge.asr.name})
-        turn["answer_path_ms"] = (time.monotonic() - t0) * 1000
         await self._await_speech_done()
-        if "first_audio_monotonic" in turn:
-            turn["first_audio_ms"] = (turn["first_audio_monotonic"] - turn["voice_end_monotonic"]) * 1000
-            self.turns.append({k: round(v, 1) for k, v in turn.items() if not k.endswith("_monotonic")})
         self._pending_turn = None
         self.ear.drain()
         return "", False
@@ -259,7 +271,6 @@ class CallSession:
         await self.bridge.path.hand_off(self.id, group, reason)
 
     async def _hold_loop(self) -> None:
-        music = hold_music(self.config.hold_music_seconds)
         while self.state in (QUEUED, AGENT):
             if self.state == QUEUED and not self.on_hold:
                 text = self.config.hold_prompt
@@ -270,9 +281,12 @@ class CallSession:
                     continue
                 await self.say(text, speaker="system")
                 if self.state == QUEUED:
-                    self.leg.play(music)
+                    self.leg.play(hold_music(MUSIC_SECONDS), loop=True)
             self.state_changed.clear()
-            await self.state_changed.wait()
+            with contextlib.suppress(TimeoutError):  # the prompt and the position again after a while
+                await asyncio.wait_for(self.state_changed.wait(), self.config.hold_music_seconds)
+            if self.state == QUEUED and not self.on_hold:
+                self.leg.stop_playback()
 
     async def on_state(self, owner: str, agent_id: int | None, transition: str) -> None:
         """The conversation's owner changed (any worker: the console, the queue's assignment)."""
@@ -304,7 +318,7 @@ class CallSession:
             await self.bridge.path.note(self.id, "该坐席未登记分机，无法振铃，请在坐席资料中填写分机号")
             return
         self.leg.stop_playback()
-        self.leg.play(hold_music(self.config.agent_ring_seconds))
+        self.leg.play(hold_music(MUSIC_SECONDS), loop=True)
         try:
             call = await self.bridge.stack.dial(uri)
             self.agent_call = call
@@ -358,7 +372,7 @@ class CallSession:
             self.leg.peer = None
             if self.agent_leg is not None:
                 self.agent_leg.peer = None
-            self.leg.play(hold_music(600))
+            self.leg.play(hold_music(MUSIC_SECONDS), loop=True)
         else:
             self.leg.stop_playback()
             self._connect()

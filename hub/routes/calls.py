@@ -97,7 +97,10 @@ def _query(request: Request) -> CallQuery | HTTPResponse:
 @bp.get("/api/calls/status")
 async def status(request: Request) -> HTTPResponse:
     voice = _services(request).voice
-    return response.json({"enabled": voice is not None, "running": bool(voice and voice.running)})
+    body: dict[str, Any] = {"enabled": voice is not None, "running": bool(voice and voice.running)}
+    if voice is not None and voice.running:
+        body |= {"calls": len(voice.sessions) + len(voice.outbound), "media": voice.clock.stats()}
+    return response.json(body)
 
 
 @bp.get("/api/calls")

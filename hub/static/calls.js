@@ -9,6 +9,8 @@ const body = $("calls-body");
 const detail = $("call-detail");
 const errorBox = $("calls-error");
 const agents = new Map();
+const DISPOSITION = { resolved: "已解决", unresolved: "未解决", ticket_created: "已建工单", citizen_left: "市民挂断",
+  transferred_out: "已转出", spam: "骚扰电话", other: "其他" };
 const WHO = { citizen: "市民", bot: "智能客服", agent: "坐席", system: "系统" };
 const IVR = { greeting: "欢迎语", menu: "菜单", speech: "语音提问", no_input: "无输入", no_match: "未识别",
   abandoned: "放弃", hold: "保持", resume: "恢复", click_to_call: "外呼" };
@@ -56,7 +58,7 @@ function row(c) {
     el("td", { class: "num", text: secs(c.wait_seconds) }),
     el("td", { class: "num", text: secs(c.talk_seconds) }),
     el("td", { "data-testid": "call-outcome", text: c.outcome_label }),
-    el("td", { text: c.disposition || "" }));
+    el("td", { text: DISPOSITION[c.disposition] || c.disposition || "" }));
   const open = () => { for (const r of body.children) r.removeAttribute("aria-selected"); tr.setAttribute("aria-selected", "true"); show(c); };
   tr.addEventListener("click", open);
   tr.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
@@ -75,7 +77,7 @@ async function show(c) {
   for (const [k, v] of [["主叫", c.caller], ["被叫", c.callee], ["开始", formatDateTime(c.started_at)],
     ["结束", c.ended_at ? formatDateTime(c.ended_at) : "通话中"], ["坐席", (c.agent_ids || []).map(agentName).join("、") || "无"],
     ["语音导航", ivrText(c.ivr_path) || "无"], ["排队", `${secs(c.wait_seconds) || 0} 秒`], ["通话", `${secs(c.talk_seconds) || 0} 秒`],
-    ["结果", c.outcome_label]]) dl.append(el("dt", { text: k }), el("dd", { text: v }));
+    ["结果", c.outcome_label], ["结束原因", DISPOSITION[c.disposition] || c.disposition || "无"]]) dl.append(el("dt", { text: k }), el("dd", { text: v }));
   detail.append(el("h3", { text: "通话详情" }), dl);
   if (!c.has_recording) { detail.append(el("p", { class: "muted", text: "这通电话没有录音（可能已超过保存期限）。" })); return; }
   const audio = el("audio", { preload: "auto", src: `/api/calls/${c.id}/recording`, "data-testid": "call-audio" });
@@ -106,6 +108,7 @@ async function show(c) {
     li.addEventListener("click", () => { audio.currentTime = s.start_s; audio.play(); });
     segments.append(li);
   }
+  if (!segments.children.length) segments.append(el("li", { class: "muted", text: "（这通电话没有转写文本）" }));
   detail.append(el("h4", { text: "通话文本" }), segments);
   const resp = await fetch(`/api/calls/${c.id}/waveform`, { credentials: "same-origin" });
   if (resp.ok) draw(canvas, (await resp.json()).peaks);
@@ -116,11 +119,12 @@ function draw(canvas, peaks) {
   canvas.width = w; canvas.height = h;
   const g = canvas.getContext("2d");
   const colors = ["#4fb3ff", "#7ddc8a"];
+  const top = Math.max(0.05, ...peaks.flat());  // scaled to the loudest moment: quiet lines stay visible
   peaks.forEach((channel, i) => {
     g.fillStyle = colors[i % 2];
     const mid = h / 2, n = channel.length || 1;
     channel.forEach((p, x) => {
-      const bar = Math.max(1, p * (h / 2 - 4));
+      const bar = Math.max(1, (p / top) * (h / 2 - 4));
       const px = (x / n) * w;
       if (i === 0) g.fillRect(px, mid - bar, Math.max(1, w / n - 0.5), bar);
       else g.fillRect(px, mid, Math.max(1, w / n - 0.5), bar);

@@ -126,3 +126,34 @@ def calls_from(database_url: str, caller: str, count: int = 1, timeout: float = 
         if len(done) >= count or time.monotonic() > deadline:
             return done
         time.sleep(0.3)
+
+
+@dataclass
+class RegisteredHub:
+    url: str
+    proxy: str  # Kamailio's host:port: callers dial the hotline through it
+    hotline: str
+    system: RunningSystem
+
+
+@pytest.fixture(scope="module")
+def registered_hub(system: RunningSystem, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegisteredHub]:
+    """A second call-center worker whose hotline registers with Kamailio (a registrar on loopback)."""
+    from tests.voice_bridge.kamailio import Kamailio
+
+    kamailio = Kamailio(tmp_path_factory.mktemp("kamailio"))
+    nls = FakeNls()
+    env = {
+        "DATABASE_URL": system.database_url, "REDIS_URL": system.redis_url, "RASA_URL": system.rasa_url,
+        "ZWKF_STORAGE__REDIS_KEY_PREFIX": system.prefix + "reg:",  # its own Redis lock and queues
+    }
+    config = voice_config(free_udp_port(), nls, tmp_path_factory.mktemp("reg-recordings"),
+                          hotline_user="12366", registrar=kamailio.address, asr="none")
+    hubs = start_hubs(env, 1, LOG_DIR, name="voicehub-registered", config={"voice": config})
+    try:
+        wait_running(hubs.urls[0])
+        yield RegisteredHub(hubs.urls[0], kamailio.address, "12366", system)
+    finally:
+        hubs.stop()
+        kamailio.stop()
+        nls.close()

@@ -1,6 +1,7 @@
 """SIPp as the caller: a scenario built per test (INVITE with SDP, the re-INVITE baresip sends after the
 ACK accepted, RTP from pcaps, RFC 4733 keys, BYE either way), and an RTP sink standing in for the
-caller's ear: the hub's audio is sent to it (its port is in the SDP), so tests measure what a caller hears."""
+caller's ear: the hub's audio is sent to it (its port is in the SDP), so tests measure what a caller hears.
+In-dialog requests (ACK, BYE) go to the hub's Contact ([next_url]), through a proxy when there is one."""
 
 from __future__ import annotations
 
@@ -44,14 +45,15 @@ a=sendrecv
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rtd="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
   <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: "{number}" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
 CSeq: 1 ACK
+[routes]
 Contact: sip:{number}@[local_ip]:[local_port]
 Max-Forwards: 70
 Content-Length: 0
@@ -84,12 +86,13 @@ a=sendrecv
 """
 
 _CALLER_BYE = """  <send retrans="500"><![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: "{number}" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
 CSeq: 3 BYE
+[routes]
 Contact: sip:{number}@[local_ip]:[local_port]
 Max-Forwards: 70
 Content-Length: 0

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.db import make_engine, make_sessionmaker
 from core.models import Message
 from tests.support import ROOT
-from tests.voice_bridge.conftest import VoiceHub, calls_from
+from tests.voice_bridge.conftest import RegisteredHub, VoiceHub, calls_from
 from tests.voice_bridge.rtp import keys_pcap, speech_pcap
 from tests.voice_bridge.sipp import Ear, run_sipp, scenario
 from voice_bridge import EspeakPinyinTts
@@ -117,3 +117,34 @@ def test_a_spoken_question_is_answered_aloud_from_the_knowledge_base(voice_hub: 
     assert np.abs(frames[start:end, 1].astype(np.int32)).mean() > 300  # the caller heard it
     assert call.ivr_path[:2] == ["greeting", "menu"] and "speech" in call.ivr_path
     assert call.outcome == "bot"
+
+
+def test_the_hotline_registered_with_kamailio_is_reached_through_it(
+    registered_hub: RegisteredHub, tmp_path: Path
+) -> None:
+    ear = Ear()
+    try:
+        xml = scenario([("pause", 4000)], number="13900000005", ear_port=ear.port)
+        result = run_sipp(xml, registered_hub.proxy, registered_hub.hotline, tmp_path)  # to Kamailio, not the hub
+    finally:
+        ear.close()
+    assert result.returncode == 0, result.output + result.errors
+    [call] = calls_from(registered_hub.system.database_url, "13900000005")
+    assert call.callee == "12366" and call.ivr_path[:1] == ["greeting"]
+    assert ear.loud_times(), "the caller heard nothing through the proxy"
+
+
+def test_twenty_concurrent_calls_are_all_answered_and_none_dropped(voice_hub: VoiceHub, tmp_path: Path) -> None:
+    ear = Ear()
+    try:
+        xml = scenario([("pause", 7000)], number="13900000020", ear_port=ear.port)
+        result = run_sipp(xml, voice_hub.sip, voice_hub.hotline, tmp_path, calls=20, concurrency=20, rate=20)
+    finally:
+        ear.close()
+    assert result.returncode == 0, result.output + result.errors  # SIPp: 20 successful calls, 0 failed
+    calls = calls_from(voice_hub.system.database_url, "13900000020", count=20, timeout=30)
+    assert len(calls) == 20
+    assert all(c.ivr_path[:1] == ["greeting"] and c.recording_path for c in calls)
+    assert len(ear.streams()) == 20  # every caller got its own audio stream
+    loud = ear.loud_times()
+    assert len(loud) > 20 * 50  # about a second of speech at least, per call
