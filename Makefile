@@ -25,4 +25,4 @@ lint:
 	$(PY) -m ruff check .
 
 evaluate: setup
-	$(PY) -m kb_sync.evaluate $(or $(DIR),kb_sync/demo)
+	for d in $(or $(DIR),kb_sync/demo kb_sync/evalsets/demo-realistic); do $(PY) -m kb_sync.evaluate $$d || exit 1; done
