@@ -36,4 +36,4 @@ lint:
 	exit $$status
 
 evaluate: setup
-	$(PY) -m kb_sync.evaluate $(or $(DIR),kb_sync/demo)
+	for d in $(or $(DIR),kb_sync/demo kb_sync/evalsets/demo-realistic); do $(PY) -m kb_sync.evaluate $$d || exit 1; done

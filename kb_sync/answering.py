@@ -155,6 +155,15 @@ class AnswerService:
         index = await self.current()
         return await asyncio.to_thread(index.answer, text, self.threshold)
 
+    async def related(self, entry_id: str, k: int = 3) -> list[KbAnswer]:
+        """Other live entries near one (offered after a 👎 on its answer)."""
+        index = await self.current()
+        entry = index.entries.get(entry_id)
+        if entry is None:
+            return []
+        found = await asyncio.to_thread(index.suggest, entry.question, k + 1)
+        return [a for a in found if a.entry_id != entry_id][:k]
+
     async def entry(self, entry_id: str) -> KbAnswer | None:
         """A live entry as an answer (the citizen picked it from a clarification)."""
         index = await self.current()

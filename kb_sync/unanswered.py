@@ -104,7 +104,8 @@ async def record_feedback(
         else:
             existing.vote = vote
             existing.created_at = utcnow()
-    return {"ok": True, "message_id": message_id, "vote": vote}
+        entry_id = (row[0].meta or {}).get("kb_entry_id")
+    return {"ok": True, "message_id": message_id, "vote": vote, "kb_entry_id": entry_id}
 
 
 async def collect(

@@ -503,4 +503,9 @@ async def feedback(request: Request) -> HTTPResponse:
                                        body.get("vote"))
     except KbError as failure:
         return error(failure.status, failure.reason, failure.code)
+    entry_id = result.pop("kb_entry_id", None)
+    if result["vote"] == "down":  # #13.4: a person, or the questions near the one that did not help
+        related = await services(request).answers.related(entry_id) if isinstance(entry_id, str) else []
+        result["related"] = [{"title": a.question, "payload": a.question} for a in related]
+        result["offer_human"] = True
     return response.json(result)

@@ -311,6 +311,7 @@ function feedbackRow(id) {
       row.dataset.vote = value;
       row.textContent = "";
       row.append(el("span", { class: "feedback-thanks", "data-testid": "chat-feedback-thanks", text: "感谢您的评价！" }));
+      if (value === "down") row.append(afterThumbsDown(await resp.json().catch(() => ({}))));
     } catch (err) {
       note.textContent = err && err.message ? err.message : "评价未提交成功，请稍后重试";
       up.disabled = false;
@@ -320,6 +321,27 @@ function feedbackRow(id) {
   up.addEventListener("click", () => vote("up"));
   down.addEventListener("click", () => vote("down"));
   row.append(label, up, down, note);
+  return row;
+}
+
+/** After 👎: the questions near the one that did not help, and 转人工 (#13.4). */
+function afterThumbsDown(body) {
+  const row = el("div", { class: "msg-buttons", "data-testid": "chat-after-down" });
+  row.append(el("span", { class: "feedback-label", text: "您可以换个问题，或转人工：" }));
+  for (const b of Array.isArray(body.related) ? body.related : []) {
+    const title = String((b && b.title) || "").trim();
+    if (!title) continue;
+    row.append(el("button", {
+      class: "quick-reply", type: "button", "data-testid": "chat-related", text: title,
+      onclick: () => { if (state.ready) sendText(String(b.payload || title), title); },
+    }));
+  }
+  if (body.offer_human) {
+    row.append(el("button", {
+      class: "quick-reply", type: "button", "data-testid": "chat-after-down-human", text: "转人工",
+      onclick: () => { const human = document.getElementById("chat-human"); if (human) human.click(); },
+    }));
+  }
   return row;
 }
 

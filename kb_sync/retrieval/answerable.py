@@ -28,7 +28,7 @@ from functools import lru_cache
 from .text import _tokenizer, normalize
 
 CLARIFY_MIN = 0.1  # below this confidence an entry is not offered as "您是想问"
-CLOSE_CALL = 0.2  # the best entry is answered only when no other that fits comes this close
+CLOSE_CALL = 0.1  # the best entry is answered only when no other that fits comes this close
 
 # aspect -> (what a question asking it says, what an answer giving it says)
 ASPECTS: dict[str, tuple[str, str]] = {

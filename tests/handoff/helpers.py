@@ -64,6 +64,7 @@ class FakeRasa:
     def __init__(self) -> None:
         self.registry: Any = None
         self.intents: dict[str, str] = {}
+        self.confidence: dict[str, float] = {}  # text -> the intent's confidence (default: none given)
         self.asked: list[str] = []
 
     async def send(self, sender_id: str, text: str, metadata: dict[str, Any] | None = None) -> list[BotReply]:
@@ -72,7 +73,8 @@ class FakeRasa:
         payload = {
             "next_action": self.ACTIONS[intent],
             "sender_id": sender_id,
-            "tracker": {"sender_id": sender_id, "latest_message": {"text": text, "intent": {"name": intent}}},
+            "tracker": {"sender_id": sender_id, "latest_message": {"text": text, "intent": {
+                "name": intent, **({"confidence": self.confidence[text]} if text in self.confidence else {})}}},
         }
         status, body = await self.registry.handle_http(payload)
         assert status == 200, body
