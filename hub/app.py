@@ -26,6 +26,7 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "kb": ("kb_editor", "supervisor"),
     "supervisor": ("supervisor",),
     "tickets": ("agent", "supervisor"),
+    "qa": ("inspector", "supervisor"),  # served by hub/routes/qa.py; listed so an inspector lands on 质检中心
 }
 
 
