@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 COMMAND_EVENT = VoiceCommandEvent.kind  # bus event kind: core.events.VoiceCommandEvent
 
 
+def spoken_text(message: OutboundMessage) -> str:
+    """What the caller hears: the reply, then its quick replies read out (the bot's 您是想问 options,
+    numbered so the caller can say one), since a call has no buttons."""
+    titles = [str(b.get("title") or "") for b in (message.meta or {}).get("buttons") or [] if isinstance(b, dict)]
+    return "\n".join([compact_text(message), *[t for t in titles if t]])
+
+
 class VoiceChannel:
     """The `voice` output channel: a bot reply to a caller is spoken on their call."""
 
@@ -36,7 +43,7 @@ class VoiceChannel:
     async def send(self, channel_user_id: str, message: OutboundMessage) -> None:
         session = self.bridge.sessions.get(channel_user_id)
         if session is not None and message.sender == "bot":
-            session.answer_said(compact_text(message))
+            session.answer_said(spoken_text(message))
 
 
 class VoiceBridge:
