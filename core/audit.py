@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Text, cast, delete, func, or_, select, text
+from sqlalchemy import CursorResult, Text, cast, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import AuditLog, User, utcnow
@@ -178,7 +178,8 @@ async def sweep(sessions: async_sessionmaker[AsyncSession], retention_days: int)
         return 0
     cutoff = utcnow() - timedelta(days=retention_days)
     async with sessions() as session, session.begin():
-        if session.bind.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             await session.execute(text("SELECT set_config('zwkf.audit_retention', 'on', true)"))
         result = await session.execute(delete(AuditLog).where(AuditLog.created_at < cutoff))
+        assert isinstance(result, CursorResult)  # a DELETE gives a cursor result, which has rowcount
         return int(result.rowcount or 0)

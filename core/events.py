@@ -25,6 +25,7 @@ WHISPER: Final = "whisper"  # a supervisor's whisper to the serving agent: never
 WATCH: Final = "watch"  # a supervisor started or stopped watching a conversation
 PRESENCE: Final = "presence"  # an agent's presence changed
 CITIZEN_PRESENCE: Final = "citizen_presence"  # the citizen's chat page of a served conversation opened or closed
+VOICE_COMMAND: Final = "voice_command"  # an agent's call command for the worker holding the SIP stack (voice_bridge)
 
 
 class MessageJson(TypedDict):
@@ -113,16 +114,27 @@ class CitizenPresenceEvent:
     present: bool
 
 
+@dataclass(frozen=True, slots=True)
+class VoiceCommandEvent:
+    kind: ClassVar[str] = VOICE_COMMAND
+    action: str  # hold / resume / hangup / dial
+    agent_id: int
+    call_id: str | None = None
+    conversation_id: str | None = None
+    number: str | None = None  # dial: the number to call
+    citizen_id: int | None = None  # dial: the citizen called, when known
+
+
 Event = (
     MessageEvent | TypingEvent | StateEvent | NoteEvent | WhisperEvent | WatchEvent | PresenceEvent
-    | CitizenPresenceEvent
+    | CitizenPresenceEvent | VoiceCommandEvent
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         MessageEvent, TypingEvent, StateEvent, NoteEvent, WhisperEvent, WatchEvent, PresenceEvent,
-        CitizenPresenceEvent,
+        CitizenPresenceEvent, VoiceCommandEvent,
     )
 }
 _FIELDS: dict[type[Any], tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in EVENT_TYPES.values()}

@@ -19,7 +19,7 @@ from kb_sync.clarify import Clarifications, Offer, offer_reply
 # A handoff intent below this confidence does not override a confident KB answer (#13.2)
 WEAK_HANDOFF_INTENT = 0.9
 SURE_KB_ANSWER = 0.7
-TEXT_CHANNELS = frozenset({"wechat", "telegram"})
+TEXT_CHANNELS = frozenset({"wechat", "telegram", "voice"})  # options numbered: typed or said (a call reads them out)
 
 
 def build_action_registry(dispatcher: Dispatcher, answers: AnswerService, kb: KbStore | None = None) -> ActionRegistry:

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -145,7 +146,7 @@ class AnswerLeases:
                     self._set, "-inf", time.time() - HEARTBEAT_TTL, start=0, num=SWEEP_BATCH
                 )
                 for member in stale:
-                    message_id = int(member)
+                    message_id = int(cast(str, member))  # the client decodes responses
                     if await self.take_over(message_id, await created_at(message_id)):
                         log.warning("answering message %s that a stopped worker had stored", message_id)
                         task = asyncio.create_task(self._reanswer(reanswer, message_id))

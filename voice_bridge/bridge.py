@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from channels import OutboundMessage, compact_text
+from core.events import Event, VoiceCommandEvent
 from voice_bridge.asr import Asr, make_asr
 from voice_bridge.handoff_adapter import StateChange, state_change
 from voice_bridge.media import MediaClock
@@ -21,7 +22,14 @@ from voice_bridge.tts import Tts, make_tts
 
 log = logging.getLogger(__name__)
 
-COMMAND_EVENT = "voice_command"  # bus event kind: {action: hold|resume|hangup|dial, call_id|conversation_id, ...}
+COMMAND_EVENT = VoiceCommandEvent.kind  # bus event kind: core.events.VoiceCommandEvent
+
+
+def spoken_text(message: OutboundMessage) -> str:
+    """What the caller hears: the reply, then its quick replies read out (the bot's 您是想问 options,
+    numbered so the caller can say one), since a call has no buttons."""
+    titles = [str(b.get("title") or "") for b in (message.meta or {}).get("buttons") or [] if isinstance(b, dict)]
+    return "\n".join([compact_text(message), *[t for t in titles if t]])
 
 
 class VoiceChannel:
@@ -35,7 +43,7 @@ class VoiceChannel:
     async def send(self, channel_user_id: str, message: OutboundMessage) -> None:
         session = self.bridge.sessions.get(channel_user_id)
         if session is not None and message.sender == "bot":
-            session.answer_said(compact_text(message))
+            session.answer_said(spoken_text(message))
 
 
 class VoiceBridge:
@@ -84,7 +92,7 @@ class VoiceBridge:
         self.sessions[session.id] = session
         self._spawn(session.run())
 
-    async def on_event(self, event: dict[str, Any]) -> None:
+    async def on_event(self, event: Event) -> None:
         """The bus: ownership changes of a call's conversation, and agents' call commands."""
         if not self.running:
             return
@@ -94,19 +102,19 @@ class VoiceBridge:
             if session is not None:
                 self._spawn(session.on_state(change.owner, change.agent_id, change.transition))
             return
-        if event.get("kind") == COMMAND_EVENT:
+        if isinstance(event, VoiceCommandEvent):
             self._spawn(self.command(event))
 
-    async def command(self, event: dict[str, Any]) -> None:
-        action = event.get("action")
+    async def command(self, event: VoiceCommandEvent) -> None:
+        action = event.action
         if action == "dial":
-            call = OutboundCall(self, int(event["agent_id"]), str(event["number"]), event.get("citizen_id"),
-                                str(event.get("call_id") or ""))
+            call = OutboundCall(self, int(event.agent_id), str(event.number), event.citizen_id,
+                                str(event.call_id or ""))
             self.outbound[call.id] = call
             await call.run()
             return
-        session = self.sessions.get(str(event.get("call_id"))) or self.by_conversation.get(
-            str(event.get("conversation_id"))
+        session = self.sessions.get(str(event.call_id)) or self.by_conversation.get(
+            str(event.conversation_id)
         )
         if session is not None:
             if action in ("hold", "resume"):
@@ -114,7 +122,7 @@ class VoiceBridge:
             elif action == "hangup":
                 await session.hang_up()
             return
-        outbound = self.outbound.get(str(event.get("call_id")))
+        outbound = self.outbound.get(str(event.call_id))
         if outbound is not None and action == "hangup":
             await outbound.hang_up()
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base as Base  # re-exported: `from core.models import Base`
-from core.models.base import utcnow
+from core.models.base import utcnow as utcnow  # re-exported: `from core.models import utcnow`
 
 
 class User(Base):

@@ -28,12 +28,13 @@ from zoneinfo import ZoneInfo
 from sanic import Blueprint, Request, response
 from sanic.response import HTTPResponse
 
+from core.events import VoiceCommandEvent
 from crm import UNMASKED_ROLES, mask
 from handoff import DISPOSITIONS, HandoffError
 from hub.app import current_user, error
 from hub.auth import StaffUser
 from hub.routes.access import staff_only
-from voice_bridge import COMMAND_EVENT, CallQuery, CallRecords, VoiceConfig, as_json, peaks
+from voice_bridge import CallQuery, CallRecords, VoiceConfig, as_json, peaks
 
 bp = Blueprint("calls")
 
@@ -223,7 +224,7 @@ async def export_many(request: Request, user: StaffUser) -> HTTPResponse:
 
 
 async def _command(request: Request, **fields: Any) -> None:
-    await _services(request).bus.publish(COMMAND_EVENT, **fields)
+    await _services(request).bus.publish(VoiceCommandEvent(**fields))
 
 
 async def _served_call(request: Request, user: StaffUser, call_id: str) -> Any:

@@ -54,9 +54,11 @@ async def test_rating_stars_a_typed_rating_the_ended_conversation_after_a_reload
         json.loads(f) for f in agent_frames if '"assigned"' in f and json.loads(f).get("conversation_id") == conv
     )
     citizen_id = assigned["screen_pop"]["citizen"]["id"]
+    csrf = next(c["value"] for c in await agent.context.cookies() if c["name"] == "zwkf_csrf")  # as the page sends it
     ticket = await agent.request.post(
         "/api/crm/tickets",
         data={"citizen_id": citizen_id, "title": "居住证办理进度", "body": "市民要求告知进度", "conversation_id": conv},
+        headers={"X-CSRF-Token": csrf},
     )
     assert ticket.ok, await ticket.text()
     ticket_id = (await ticket.json())["id"]

@@ -120,7 +120,10 @@ async def test_inspect_appeal_decide_and_the_reports_in_chromium(hub: ChannelHub
     await boss.get_by_test_id("save-rules").click()
     await expect(boss.get_by_test_id("rules-version")).to_have_text("当前版本 v2")
     await shot(boss, screenshots, "qa-rules")
-    screened = await boss.request.post("/api/qa/screen", data={"text": "我现在没空管你"})
+    csrf = next(c["value"] for c in await boss.context.cookies() if c["name"] == "zwkf_csrf")  # as the page sends it
+    screened = await boss.request.post(
+        "/api/qa/screen", data={"text": "我现在没空管你"}, headers={"X-CSRF-Token": csrf}
+    )
     assert [h["word"] for h in (await screened.json())["hits"]] == ["没空管你"]
 
     await agent.reload()

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from core.db import make_engine, make_sessionmaker
 from core.models import AuditLog
 from tests.channels.telegram_fake import ChannelHub, start_channel_hubs, stop_channel_hubs
-from tests.support import AgentClient, ChatClient
+from tests.support import AgentClient, ChatClient, send_csrf_token
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,7 @@ async def logged_in(url: str, username: str | None) -> httpx.AsyncClient:
     if username:
         reply = await client.post("/api/login", json={"username": username, "password": f"{username}pass"})
         assert reply.status_code == 200
+        send_csrf_token(client, reply)
     return client
 
 

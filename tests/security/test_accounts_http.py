@@ -12,6 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.security.hubs import Running, running_hubs
+from tests.support import send_csrf_token
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ def logged_in(url: str, username: str, password: str) -> httpx.Client:
     http = client(url)
     reply = http.post("/api/login", json={"username": username, "password": password})
     assert reply.status_code == 200, reply.text
+    send_csrf_token(http, reply)
     return http
 
 
@@ -109,6 +111,7 @@ def test_a_new_colleague_from_creation_to_disabling(hubs: Running) -> None:
     chen = client(hubs.hubs.urls[1])
     first = chen.post("/api/login", json={"username": "chen1", "password": initial})
     assert first.status_code == 200 and first.json()["must_change"] and first.json()["home"] == "/password"
+    send_csrf_token(chen, first)
     assert chen.get("/api/me").status_code == 403
     assert chen.get("/agent", follow_redirects=False).status_code in (302, 303)
     assert chen.get("/password").status_code == 200

@@ -131,14 +131,15 @@ async def test_click_to_call_then_the_call_records_page_plays_and_exports(
         agent = await new_page(voice_hub.system.hub_url)
         await log_in(agent, "agent2", "agent2pass")
         await _set_extension(agent, phone.uri)
-        reply = await agent.request.post("/api/calls/dial", data={"number": "12"})
+        csrf = {"X-CSRF-Token": next(c["value"] for c in await agent.context.cookies() if c["name"] == "zwkf_csrf")}
+        reply = await agent.request.post("/api/calls/dial", data={"number": "12"}, headers=csrf)
         assert reply.status == 400 and "电话号码" in (await reply.json())["reason"]
-        reply = await agent.request.post("/api/calls/dial", data={"number": CALLED_CITIZEN})
+        reply = await agent.request.post("/api/calls/dial", data={"number": CALLED_CITIZEN}, headers=csrf)
         assert reply.status == 202
         call_id = (await reply.json())["call_id"]
         # the agent's phone rings first, then the citizen's (through the trunk); both answer: bridged
         await asyncio.sleep(6)
-        hung = await agent.request.post(f"/api/calls/{call_id}/hangup", data={"disposition": "resolved"})
+        hung = await agent.request.post(f"/api/calls/{call_id}/hangup", data={"disposition": "resolved"}, headers=csrf)
         assert hung.status == 200
     finally:
         phone.stop()
