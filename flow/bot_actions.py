@@ -26,7 +26,7 @@ def build_action_registry(dispatcher: Dispatcher, answers: AnswerService, kb: Kb
     settings = dispatcher.settings
     ownership = dispatcher.ownership
     handoff = dispatcher.handoff
-    kb = kb if kb is not None else getattr(answers, "_store", None)
+    kb = kb if kb is not None else answers.store
     marker = handoff.config.kb_marker
     fallbacks_before_handoff = int(settings.get("handoff.fallbacks_before_handoff", 2))
     explicit = [str(k) for k in (settings.get("handoff.keywords") or [])] + ["转人工", "人工客服", "人工"]

@@ -127,6 +127,11 @@ class AnswerService:
         self._version: str | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def store(self) -> KbStore:
+        """The KB store this service answers from (the bot's actions read entries through it)."""
+        return self._store
+
     async def notify_changed(self) -> None:
         """Called after any change to published entries: every worker rebuilds before its next answer."""
         await self._redis.incr(self._keys.kb_version())

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .text import _tokenizer, normalize
+from .text import tokenizer, normalize
 
 CLARIFY_MIN = 0.1  # below this confidence an entry is not offered as "您是想问"
 CLOSE_CALL = 0.1  # the best entry is answered only when no other that fits comes this close
@@ -107,7 +107,7 @@ def aspects(text: str) -> frozenset[str]:
 
 
 def _pos_words(text: str) -> list[tuple[str, str]]:
-    _tokenizer()
+    tokenizer()
     import jieba.posseg as pseg
 
     return [(w.word, w.flag) for w in pseg.lcut(normalize(text))]

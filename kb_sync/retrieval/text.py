@@ -33,7 +33,7 @@ _jieba_lock = threading.Lock()
 _jieba = None
 
 
-def _tokenizer():
+def tokenizer():
     """Load jieba once per process (its dictionary load costs ~1 s)."""
     global _jieba
     if _jieba is None:
@@ -61,7 +61,7 @@ def normalize(text: str) -> str:
 def words(text: str) -> tuple[str, ...]:
     """jieba words of the normalised text, stop words removed (search mode, so compounds also yield parts)."""
     t = normalize(text)
-    toks = _tokenizer().lcut_for_search(t)
+    toks = tokenizer().lcut_for_search(t)
     return tuple(w for w in toks if w.strip() and w not in _STOPWORDS)
 
 

@@ -19,9 +19,7 @@ OURS = (*PRODUCT, "tests", "bench", "scripts")
 BY_NAME = {"getattr", "setattr", "hasattr", "delattr"}
 
 # Left in files another change owns when this check came in; the integrator empties this list.
-KNOWN: set[str] = {
-    'flow/bot_actions.py:21 getattr(..., "_store")',
-}
+KNOWN: set[str] = set()
 
 
 def _private(name: str) -> bool:
