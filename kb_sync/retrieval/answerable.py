@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .text import tokenizer, normalize
+from .text import normalize, tokenizer
 
 CLARIFY_MIN = 0.1  # below this confidence an entry is not offered as "您是想问"
 CLOSE_CALL = 0.1  # the best entry is answered only when no other that fits comes this close
