@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -67,9 +68,11 @@ class AnswerIndex:
     position: dict[str, int]  # entry id -> index in ``answerable``
 
     @classmethod
-    def build(cls, published: Sequence[EntryView], embedder: Embedder, now: datetime) -> AnswerIndex:
+    def build(
+        cls, published: Sequence[EntryView], embedder: Embedder, now: datetime, calibration: Any = None
+    ) -> AnswerIndex:
         live = [e for e in published if e.is_live(now)]
-        engine = AnswerEngine.build([to_doc(e) for e in live], embedder)
+        engine = AnswerEngine.build([to_doc(e) for e in live], embedder, calibration)
         answerable = Answerability(
             [EntryText((e.question, *e.similar), e.branch, plain_text(e.answer)) for e in live])
         return cls(engine, {e.id: e for e in live}, next_boundary(published, now), answerable,

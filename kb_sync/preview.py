@@ -107,7 +107,9 @@ def replay(
     if before is None:
         before = AnswerIndex.build(published, EMBEDDER, now)
     after_entries = [e for e in published if e.id != draft.entry_id] + [as_entry(draft, stored, now)]
-    after = AnswerIndex.build(after_entries, EMBEDDER, now)
+    # the draft's effect at the live confidence scale: re-anchoring the scale on one more entry would
+    # flip unrelated questions near the threshold back and forth (the next publish re-anchors it)
+    after = AnswerIndex.build(after_entries, EMBEDDER, now, before.engine.calibration)
     changed = []
     for text in texts:
         b_kind, b, b_offer = _decision(before.answer(text, threshold))

@@ -90,6 +90,7 @@ class AnswerEngine:
         text_entry: np.ndarray,
         vectors: np.ndarray,
         embedder: Embedder,
+        calibration: Calibration | None = None,
     ) -> None:
         self.docs = list(docs)
         self.texts = texts
@@ -107,11 +108,14 @@ class AnswerEngine:
         order = np.argsort(text_entry, kind="stable")
         bounds = np.searchsorted(text_entry[order], np.arange(len(self.docs) + 1))
         self.entry_texts = [order[bounds[i] : bounds[i + 1]] for i in range(len(self.docs))]
-        self.calibration: Calibration = self_calibration(self)
+        self.calibration: Calibration = calibration if calibration is not None else self_calibration(self)
 
     @classmethod
-    def build(cls, docs: Sequence[KbDoc], embedder: Embedder | None = None) -> AnswerEngine:
-        """Index the entries; only texts the embedder has not seen before are embedded."""
+    def build(
+        cls, docs: Sequence[KbDoc], embedder: Embedder | None = None, calibration: Calibration | None = None
+    ) -> AnswerEngine:
+        """Index the entries; only texts the embedder has not seen before are embedded. ``calibration``:
+        keep another index's confidence scale instead of anchoring a new one (the editor's preview)."""
         embedder = default_embedder() if embedder is None else embedder
         texts: list[str] = []
         owner: list[int] = []
@@ -120,7 +124,7 @@ class AnswerEngine:
                 texts.append(t)
                 owner.append(i)
         vectors = embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
-        return cls(docs, texts, np.array(owner, dtype=np.int32), vectors, embedder)
+        return cls(docs, texts, np.array(owner, dtype=np.int32), vectors, embedder, calibration)
 
     # -- scoring ---------------------------------------------------------------
 
