@@ -17,6 +17,8 @@ from core.masking import mask_json, sees_numbers
 CITIZEN_TEXT_PREFIXES = ("/api/crm/", "/api/handoff/", "/api/qa/")
 # the bureau's own texts (快捷回复, 智能推荐's KB answers): a service number in them stays whole
 OWN_TEXTS = ("/api/handoff/canned",)
+# deliberate, audited reveals for the one person who needs the number (a 请回电 ticket's assignee)
+REVEALS = ("/callback_phone",)
 ASSIST_FRAME = "assist"  # KB answers for the agent: only the citizen's question in it is masked
 
 
@@ -52,7 +54,8 @@ def install(app: Sanic, role_of: Callable[[Request], Awaitable[str | None]]) -> 
     @app.on_response(priority=10)
     async def mask_citizen_numbers(request: Request, reply: HTTPResponse) -> None:
         path = request.path
-        if not path.startswith(CITIZEN_TEXT_PREFIXES) or path.startswith(OWN_TEXTS) or not reply.body:
+        exempt = path.startswith(OWN_TEXTS) or path.endswith(REVEALS)
+        if not path.startswith(CITIZEN_TEXT_PREFIXES) or exempt or not reply.body:
             return
         if not (reply.content_type or "").startswith("application/json"):
             return

@@ -46,8 +46,8 @@ async def test_a_busy_queue_on_the_board_says_who_waits_and_today_s_figures(
 
             # 19. the busy group's row is whole inside its panel, not cut off
             busy = boss.locator('#board-queues tr.queue-row[data-group="综合"]')
-            await expect(busy.locator(".q-waiting")).to_have_text(re.compile(r"^\d+$"))
-            assert int(await busy.locator(".q-waiting").inner_text()) >= WAITING
+            # at least the nine (the live board catches up within a frame or two: wait for it)
+            await expect(busy.locator(".q-waiting")).to_have_text(re.compile(r"^(9|[1-9]\d+)$"))
             clipped = await busy.evaluate(
                 "row => { const panel = row.closest('.panel').getBoundingClientRect();"
                 " const r = row.getBoundingClientRect(); return r.bottom > panel.bottom + 0.5 || r.height < 10; }"

@@ -20,6 +20,9 @@ from hub.seed import published_questions
 from tests.conftest import RunningSystem
 from tests.support import ChatClient, free_port, send_csrf_token
 
+# Rasa's HTTP API answers only the hub's token (`rasa run --auth-token`, #12)
+RASA_AUTH = {"token": load_settings().rasa_token}
+
 
 async def _login(base_url: str, username: str, password: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(base_url=base_url, timeout=30)
@@ -71,7 +74,7 @@ async def test_retrain_swaps_the_model_without_dropping_a_conversation(system: R
             assert state["hash"] == expected and state["swapped"] is True
             assert state["message"] and "已更新" in state["message"]
 
-            async with httpx.AsyncClient(base_url=system.rasa_url, timeout=30) as rasa:
+            async with httpx.AsyncClient(base_url=system.rasa_url, timeout=30, params=RASA_AUTH) as rasa:
                 status = (await rasa.get("/status")).json()
             assert status["model_file"] == f"{expected}.tar.gz"
 
@@ -98,7 +101,7 @@ async def test_retrain_shows_training_progress_and_each_rasa_nodes_result(
     live one gets the new model and the one that is down is reported by name."""
     settings = load_settings().with_overrides({"storage.database_url": system.database_url})
     questions = [*await published_questions(settings), f"测试进度的新问题{uuid.uuid4().hex[:8]}怎么办理"]
-    async with httpx.AsyncClient(base_url=system.rasa_url, timeout=30) as rasa:
+    async with httpx.AsyncClient(base_url=system.rasa_url, timeout=30, params=RASA_AUTH) as rasa:
         original = (await rasa.get("/status")).json()["model_file"]
     original_path = training.cache_dir() / original
     assert original_path.exists()
@@ -135,10 +138,11 @@ async def test_retrain_shows_training_progress_and_each_rasa_nodes_result(
         assert live == {"url": system.rasa_url, "ok": True, "swapped": True, "message": "已加载新模型"}
         assert dead["url"] == down and dead["ok"] is False and "无法连接" in dead["message"]
         assert "2 个机器人节点中有 1 个未能加载新模型" in seen[-1]["message"] and down in seen[-1]["message"]
-        async with httpx.AsyncClient(base_url=system.rasa_url, timeout=30) as rasa:
+        async with httpx.AsyncClient(base_url=system.rasa_url, timeout=30, params=RASA_AUTH) as rasa:
             assert (await rasa.get("/status")).json()["model_file"] == f"{final['hash']}.tar.gz"
     finally:
-        async with httpx.AsyncClient(base_url=system.rasa_url, timeout=300) as rasa:  # the other tests' model
+        # the other tests' model back
+        async with httpx.AsyncClient(base_url=system.rasa_url, timeout=300, params=RASA_AUTH) as rasa:
             await rasa.put("/model", json={"model_file": str(original_path)})
         await editor.aclose()
         await redis.aclose()
