@@ -87,6 +87,8 @@ def rich(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RichSystem]:
 
 
 class OneAnswer:
+    store = None  # no KB store behind it: the actions use only answer()
+
     def __init__(self, answer: KbAnswer) -> None:
         self._answer = answer
 
