@@ -2,7 +2,7 @@
 agent's answers: `GET /api/web/previous?visitor_id=<id>&exclude=<current conversation id>`.
 
 The chat page shows it read-only above the new conversation (hub/static/chat.js). The visitor id is
-the same bearer the chat socket's `hello` uses; only what the citizen saw is returned (no internal
+the same secret the chat socket's `hello` uses (looked up by the public id derived from it); only what the citizen saw is returned (no internal
 notes or whispers). Nothing found: `{"messages": []}`.
 """
 
@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from channels.web import CHANNEL
 from core.models import Conversation
+from core.secrets import public_visitor_id
 from hub.app import error, services_of
 
 bp = Blueprint("web_previous")
@@ -30,13 +31,15 @@ async def previous(request: Request) -> HTTPResponse:
         return error(400, "访客标识不正确。", "bad_visitor")
     exclude = request.args.get("exclude", "")
     services = services_of(request)
+    # conversations are kept under the id derived from the browser's secret (core.secrets), never the secret
+    citizen = public_visitor_id(services.settings.secret_key, visitor_id)
     async with services.sessions() as session:
         found = (
             await session.execute(
                 select(Conversation.id, Conversation.closed_at)
                 .where(
                     Conversation.channel == CHANNEL,
-                    Conversation.channel_user_id == visitor_id,
+                    Conversation.channel_user_id == citizen,
                     Conversation.status == "closed",
                     Conversation.id != exclude,
                 )
