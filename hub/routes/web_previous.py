@@ -2,8 +2,8 @@
 agent's answers: `GET /api/web/previous?visitor_id=<id>&exclude=<current conversation id>`.
 
 The chat page shows it read-only above the new conversation (hub/static/chat.js). The visitor id is
-the same secret the chat socket's `hello` uses (looked up by the public id derived from it); only what the citizen saw is returned (no internal
-notes or whispers). Nothing found: `{"messages": []}`.
+the same secret the chat socket's `hello` uses (looked up by the public id derived from it); only
+what the citizen saw is returned (no internal notes or whispers). Nothing found: `{"messages": []}`.
 """
 
 from __future__ import annotations
