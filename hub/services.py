@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
@@ -68,11 +69,22 @@ class Services:
     telegram: TelegramChannel | None = None
     voice: VoiceBridge | None = None  # the call center (voice.enabled)
 
+    async def _stop_voice(self) -> None:
+        """Hang up and stop the SIP user agent, then end its lock keeper (which releases the lock)."""
+        if self.voice is None:
+            return
+        await self.voice.stop()
+        runner = self.voice.runner
+        if runner is not None and not runner.done():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
     async def close(self) -> None:
         """Release everything; a step that does not finish in time is logged and skipped, so that a
         worker's shutdown never hangs (a stuck socket close must not keep a restart waiting)."""
         for name, step in (
-            ("call center", self.voice.stop if self.voice else _nothing),
+            ("call center", self._stop_voice),
             ("recovery", self.dispatcher.aclose),  # the unanswered-message heartbeat and sweeper
             ("transcript writer", writer_for(self.engine).aclose),  # what it has accepted is written first
             ("event bus", self.bus.stop),

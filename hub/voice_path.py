@@ -97,6 +97,18 @@ async def run_voice(bridge: VoiceBridge, redis: Any, lock_key: str) -> None:
         log.exception("the SIP user agent could not start")
         await redis.delete(lock_key)
         return
+    try:
+        await _keep(bridge, redis, lock_key, token)
+    finally:  # stopped or cancelled: let the next worker start the user agent now, not after the lock expires
+        await redis.eval(_RELEASE_LUA, 1, lock_key, token)
+
+
+# delete the lock only while it is still ours (another worker may hold it after an expiry)
+_RELEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+async def _keep(bridge: VoiceBridge, redis: Any, lock_key: str, token: str) -> None:
+    """Renew the lock while the user agent runs, and purge old recordings now and then."""
     purged_at = 0.0
     while bridge.running:
         await redis.set(lock_key, token, ex=LOCK_SECONDS)
