@@ -6,6 +6,7 @@ group-committed writer of transcript rows and transition records (`writer_for`,
 `deliver_before_commit`); the console's 快捷回复 (`CannedStore`, `render_canned`) and 内部备注
 (`add_note`). Handoff talks back to citizens through a `Speaker` (the message path) passed in."""
 
+from handoff.assist import assist_items
 from handoff.canned import CannedError, CannedStore
 from handoff.canned import render as render_canned
 from handoff.console import AgentConsole
@@ -18,6 +19,7 @@ from handoff.speaker import Speaker
 from handoff.state import TRANSITIONS, Owner, Ownership, OwnerState, TransitionResult
 
 __all__ = [
+    "assist_items",
     "AgentConsole",
     "CannedError",
     "CannedStore",

@@ -31,6 +31,22 @@ def last_suggestible(transcript: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((m for m in reversed(transcript) if m.get("sender") == "citizen" and suggestible(m)), None)
 
 
+def assist_items(found: list[Any]) -> list[dict[str, Any]]:
+    """KB answers as the console shows them (智能推荐 and the KB search box), noise left out."""
+    return [
+        {
+            "entry_id": a.entry_id,
+            "branch": a.branch,
+            "question": a.question,
+            "answer": a.answer,
+            "short_answer": a.short_answer,
+            "score": round(float(a.score), 3),
+        }
+        for a in found
+        if float(a.score) >= ASSIST_MIN_SCORE
+    ]
+
+
 class Assist:
     def __init__(self, suggest: Suggest | None) -> None:
         self._suggest = suggest
@@ -47,18 +63,7 @@ class Assist:
             except Exception:
                 log.exception("agent assist failed for %s", conversation_id)
                 found = []
-            items = [
-                {
-                    "entry_id": a.entry_id,
-                    "branch": a.branch,
-                    "question": a.question,
-                    "answer": a.answer,
-                    "short_answer": a.short_answer,
-                    "score": round(float(a.score), 3),
-                }
-                for a in found
-                if float(a.score) >= ASSIST_MIN_SCORE
-            ]
+            items = assist_items(found)
         return {
             "type": "assist",
             "conversation_id": conversation_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request, response
 from sanic.response import HTTPResponse
 
+from handoff import assist_items
 from hub.app import error, services_of
 from hub.auth import StaffUser
 from hub.routes.access import staff_only
@@ -15,7 +16,6 @@ bp = Blueprint("assist")
 
 MAX_QUERY = 100
 RESULTS = 5
-MIN_SCORE = 0.02  # below it an entry is noise, as for 智能推荐 (handoff.console.ASSIST_MIN_SCORE)
 
 
 @bp.get("/api/handoff/kb_search")
@@ -27,19 +27,4 @@ async def kb_search(request: Request, user: StaffUser) -> HTTPResponse:
     if len(query) > MAX_QUERY:
         return error(400, f"搜索内容不能超过 {MAX_QUERY} 字。", "too_long")
     found = await services_of(request).answers.suggest(query, RESULTS)
-    return response.json(
-        {
-            "items": [
-                {
-                    "entry_id": a.entry_id,
-                    "branch": a.branch,
-                    "question": a.question,
-                    "short_answer": a.short_answer,
-                    "answer": a.answer,
-                    "score": round(float(a.score), 3),
-                }
-                for a in found
-                if float(a.score) >= MIN_SCORE
-            ]
-        }
-    )
+    return response.json({"items": assist_items(found)})
